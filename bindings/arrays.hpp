@@ -1,0 +1,73 @@
+#pragma once
+// Array plumbing for the bindings: numpy arrays -> sparsketch views, dtype dispatch, and the
+// rule that bindings never convert silently (an unexpected dtype or stride is a bug in the
+// Python layer and raises TypeError).
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "sparsketch/common.hpp"
+
+namespace sparsketch {
+namespace bind {
+
+namespace py = pybind11;
+
+template <class T>
+struct type_tag {
+  using type = T;
+};
+
+inline std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+/// Call f(type_tag<float>{}) or f(type_tag<double>{}) by the dtype of `a`; TypeError otherwise.
+template <class F>
+decltype(auto) dispatch_float(const py::array& a, const char* name, F&& f) {
+  if (a.dtype().is(py::dtype::of<float>())) return f(type_tag<float>{});
+  if (a.dtype().is(py::dtype::of<double>())) return f(type_tag<double>{});
+  throw type_error(std::string(name) + ": expected float32 or float64, got " + dtype_name(a));
+}
+
+/// Call f(type_tag<Scalar>{}, type_tag<Index>{}) for (float32|float64) x (int32|int64).
+template <class F>
+decltype(auto) dispatch_float_index(const py::array& values, const py::array& indices,
+                                    const char* vname, const char* iname, F&& f) {
+  return dispatch_float(values, vname, [&](auto st) -> decltype(auto) {
+    if (indices.dtype().is(py::dtype::of<std::int32_t>()))
+      return f(st, type_tag<std::int32_t>{});
+    if (indices.dtype().is(py::dtype::of<std::int64_t>()))
+      return f(st, type_tag<std::int64_t>{});
+    throw type_error(std::string(iname) + ": expected int32 or int64, got " + dtype_name(indices));
+  });
+}
+
+/// The array's dtype must be exactly T.
+template <class T>
+void require_dtype(const py::array& a, const char* name) {
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw type_error(std::string(name) + ": expected dtype " +
+                     py::str(py::dtype::of<T>()).cast<std::string>() + ", got " + dtype_name(a));
+}
+
+/// Element stride of axis k (byte stride / itemsize); TypeError if not a whole number.
+inline std::int64_t elem_stride(const py::array& a, int k, const char* name) {
+  const auto s = static_cast<std::int64_t>(a.strides(k));
+  const auto item = static_cast<std::int64_t>(a.itemsize());
+  if (s % item != 0)
+    throw type_error(std::string(name) + ": stride " + std::to_string(s) +
+                     " bytes is not a multiple of the item size");
+  return s / item;
+}
+
+template <class T>
+T* mutable_data(py::array& a, const char* name) {
+  if (!a.writeable()) throw value_error(std::string(name) + ": array is read-only");
+  return static_cast<T*>(a.mutable_data());
+}
+
+}  // namespace bind
+}  // namespace sparsketch

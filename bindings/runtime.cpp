@@ -1,0 +1,111 @@
+// Runtime information (show_config, threads) and the counter-based RNG exposed for tests.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <Eigen/Core>
+#include <array>
+#include <cstdint>
+
+#include "arrays.hpp"
+#include "sparsketch/parallel.hpp"
+#include "sparsketch/random.hpp"
+#include "sparsketch/detail/simd.hpp"
+
+namespace py = pybind11;
+using namespace sparsketch;
+namespace bind = sparsketch::bind;
+
+#ifndef SPARSKETCH_BUILD_FLAGS
+#define SPARSKETCH_BUILD_FLAGS "unknown"
+#endif
+#ifndef SPARSKETCH_BUILD_TYPE
+#define SPARSKETCH_BUILD_TYPE "unknown"
+#endif
+#ifndef SPARSKETCH_BUILD_ARCH
+#define SPARSKETCH_BUILD_ARCH "unknown"
+#endif
+#ifndef SPARSKETCH_COMPILER
+#define SPARSKETCH_COMPILER "unknown"
+#endif
+
+namespace {
+
+// Fill out[i] = f(rng, start + i) in parallel over fixed blocks (thread-count independent).
+template <class T, class F>
+py::array_t<T> fill_stream(std::uint64_t seed, std::uint64_t tag, std::uint64_t start,
+                           std::int64_t count, int n_threads, F f) {
+  if (count < 0) throw value_error("count: must be non-negative, got " + std::to_string(count));
+  checked_bytes<T>(count, "count");
+  py::array_t<T> out(count);
+  T* p = out.mutable_data();
+  const CounterRng rng(seed, tag);
+  const int nt = resolve_threads(n_threads);
+  {
+    py::gil_scoped_release release;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && count > 4096)
+    for (std::int64_t i = 0; i < count; ++i) p[i] = f(rng, start + static_cast<std::uint64_t>(i));
+  }
+  return out;
+}
+
+}  // namespace
+
+void bind_runtime(py::module_& m) {
+  m.def("build_info", [] {
+    py::dict d;
+    d["version"] = SPARSKETCH_VERSION_STRING;
+    d["compiler"] = SPARSKETCH_COMPILER;
+    d["flags"] = SPARSKETCH_BUILD_FLAGS;
+    d["build_type"] = SPARSKETCH_BUILD_TYPE;
+    d["arch"] = SPARSKETCH_BUILD_ARCH;
+    d["simd"] = detail::simd_level();
+    d["simd_bytes"] = SPARSKETCH_SIMD_BYTES;
+#ifdef _OPENMP
+    d["openmp"] = _OPENMP;
+#else
+    d["openmp"] = py::none();
+#endif
+    d["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
+                 "." + std::to_string(EIGEN_MINOR_VERSION);
+    d["pybind11"] = std::to_string(PYBIND11_VERSION_MAJOR) + "." +
+                    std::to_string(PYBIND11_VERSION_MINOR) + "." +
+                    std::to_string(PYBIND11_VERSION_PATCH);
+    return d;
+  });
+  m.def("omp_max_threads", &max_threads,
+        "omp_get_max_threads() as seen by the OpenMP runtime sparsketch is linked to");
+
+  m.def(
+      "_philox4x32_10",
+      [](std::array<std::uint32_t, 4> ctr, std::array<std::uint32_t, 2> key) {
+        return philox4x32_10(ctr, key);
+      },
+      py::arg("counter"), py::arg("key"));
+  m.def(
+      "_random_uniform",
+      [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
+         int n_threads) {
+        return fill_stream<double>(seed, tag, start, count, n_threads,
+                                   [](const CounterRng& r, std::uint64_t i) { return r.uniform(i); });
+      },
+      py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
+  m.def(
+      "_random_normal",
+      [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
+         int n_threads) {
+        return fill_stream<double>(seed, tag, start, count, n_threads,
+                                   [](const CounterRng& r, std::uint64_t i) { return r.normal(i); });
+      },
+      py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
+  m.def(
+      "_random_rademacher",
+      [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
+         int n_threads) {
+        return fill_stream<std::int8_t>(
+            seed, tag, start, count, n_threads,
+            [](const CounterRng& r, std::uint64_t i) { return static_cast<std::int8_t>(r.rademacher(i)); });
+      },
+      py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
+}

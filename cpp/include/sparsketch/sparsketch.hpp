@@ -1,0 +1,7 @@
+#pragma once
+/// \file sparsketch.hpp
+/// Umbrella header: everything sparsketch offers to C++ users.
+#include "sparsketch/common.hpp"
+#include "sparsketch/parallel.hpp"
+#include "sparsketch/random.hpp"
+#include "sparsketch/fwht.hpp"

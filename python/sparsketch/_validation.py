@@ -1,0 +1,89 @@
+"""Input policy for every public function, in one place.
+
+Each helper raises ``TypeError`` or ``ValueError`` naming the argument, before any C++ runs.
+Scalars: float32 stays float32, float64 stays float64; bool and integer arrays become float64;
+float16, longdouble, complex, object, string and datetime arrays are rejected with TypeError.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+_FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _is_sparse(x) -> bool:
+    mod = type(x).__module__
+    return mod.startswith("scipy.sparse")
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """Return ``x`` as a float32/float64 ndarray (no copy when it already is one).
+
+    Integer and bool input becomes float64 (a copy). Anything else raises TypeError.
+    """
+    if type(x) is not np.ndarray:
+        if _is_sparse(x):
+            raise TypeError(f"{name}: expected a dense array, got {type(x).__name__} "
+                            f"(scipy.sparse); convert with .toarray()")
+        if isinstance(x, np.ndarray):  # subclasses (np.matrix, masked arrays)
+            if isinstance(x, np.ma.MaskedArray):
+                raise TypeError(f"{name}: masked arrays are not supported; fill them first")
+            x = np.asarray(x)
+        else:
+            try:
+                x = np.asarray(x)
+            except Exception as exc:  # ragged lists and the like
+                raise TypeError(f"{name}: cannot convert {type(x).__name__} to an array: {exc}") from None
+    dt = x.dtype
+    if dt in _FLOAT_TYPES:
+        return x
+    kind = dt.kind
+    if kind in "biu":
+        return x.astype(np.float64)
+    if kind == "f":
+        raise TypeError(f"{name}: dtype {dt} is not supported; use float32 or float64")
+    if kind == "c":
+        raise TypeError(f"{name}: complex input (dtype {dt}) is not supported; "
+                        f"transform the real and imaginary parts separately")
+    raise TypeError(f"{name}: expected a real numeric array, got dtype {dt}")
+
+
+def check_bool(value, name: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+
+
+def check_int(value, name: str, *, minimum: int | None = None) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected an integer, got bool")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}") from None
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {v}")
+    return v
+
+
+def normalize_axis(axis, ndim: int, name: str = "axis") -> int:
+    a = check_int(axis, name)
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{name}: {a} is out of bounds for an array of dimension {ndim}")
+    return a % ndim
+
+
+def check_pow2(n: int, name: str, what: str) -> None:
+    if n <= 0 or n & (n - 1):
+        raise ValueError(f"{name}: {what} must be a power of two, got {n}")
+
+
+def resolve_n_threads(n_threads) -> int:
+    """``None`` -> sparsketch.get_num_threads(); otherwise a positive int."""
+    if n_threads is None:
+        from ._config import get_num_threads
+        return get_num_threads()
+    return check_int(n_threads, "n_threads", minimum=1)

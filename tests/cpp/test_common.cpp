@@ -1,0 +1,60 @@
+// Views, checked sizes, CSR validation and exception capture across an OpenMP region.
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "check.hpp"
+#include "sparsketch/sparsketch.hpp"
+
+using namespace sparsketch;
+
+int main() {
+  CHECK(checked_mul(3, 4) == 12);
+  CHECK_THROWS(checked_mul(std::numeric_limits<std::int64_t>::max() / 2, 3), memory_error);
+  CHECK_THROWS(checked_bytes<double>(std::int64_t{1} << 61), memory_error);
+  CHECK(is_pow2(1) && is_pow2(1024) && !is_pow2(0) && !is_pow2(12));
+  CHECK(ilog2(1) == 0 && ilog2(1024) == 10);
+
+  // CSR: 2 x 3 [[1, 0, 2], [0, 3, 0]]
+  std::vector<std::int32_t> indptr{0, 2, 3}, indices{0, 2, 1};
+  std::vector<double> values{1, 2, 3};
+  CsrView<double, std::int32_t> a{indptr.data(), indices.data(), values.data(), 2, 3};
+  validate_csr(a, 3, true);
+  CHECK(a.nnz() == 3);
+  std::vector<std::int32_t> bad_idx{0, 3, 1};
+  CsrView<double, std::int32_t> b{indptr.data(), bad_idx.data(), values.data(), 2, 3};
+  CHECK_THROWS(validate_csr(b, 3, false), index_error);
+  std::vector<std::int32_t> unsorted{2, 0, 1};
+  CsrView<double, std::int32_t> c{indptr.data(), unsorted.data(), values.data(), 2, 3};
+  CHECK_THROWS(validate_csr(c, 3, true), value_error);
+  validate_csr(c, 3, false);  // unsorted is fine when not required
+  std::vector<std::int32_t> bad_ptr{0, 3, 2};
+  CsrView<double, std::int32_t> d{bad_ptr.data(), indices.data(), values.data(), 2, 3};
+  CHECK_THROWS(validate_csr(d, 2, false), value_error);
+
+  // An exception thrown in one iteration of a parallel loop surfaces once, after the region.
+  ExceptionCapture ex;
+  std::vector<int> done(1000, 0);
+#pragma omp parallel for num_threads(2)
+  for (int i = 0; i < 1000; ++i)
+    ex.run([&] {
+      if (i == 500) throw value_error("x: boom at 500");
+      done[i] = 1;
+    });
+  bool caught = false;
+  try {
+    ex.rethrow();
+  } catch (const value_error& e) {
+    caught = std::string(e.what()) == "x: boom at 500";
+  }
+  CHECK(caught);
+
+  // DenseView indexing and layout predicates.
+  std::vector<double> m{1, 2, 3, 4, 5, 6};  // 2 x 3, C order
+  DenseView<double> cv{m.data(), 2, 3, 3, 1};
+  CHECK(cv(1, 2) == 6 && cv.c_contiguous() && !cv.f_contiguous());
+  DenseView<double> fv{m.data(), 3, 2, 1, 3};  // 3 x 2, Fortran order
+  CHECK(fv(2, 1) == 6 && fv.f_contiguous());
+  TEST_MAIN_END()
+}
