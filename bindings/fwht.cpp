@@ -14,8 +14,15 @@ namespace bind = sparsketch::bind;
 
 namespace {
 
-py::dict fwht_3d(py::array src, py::array dst, bool normalized, bool check_finite,
-                 int n_threads) {
+FwhtOptions make_options(bool normalized, bool check_finite, int n_threads) {
+  FwhtOptions opt;
+  opt.normalized = normalized;
+  opt.check_finite = check_finite;
+  opt.n_threads = n_threads;
+  return opt;
+}
+
+void fwht_3d(py::array src, py::array dst, bool normalized, bool check_finite, int n_threads) {
   if (src.ndim() != 3 || dst.ndim() != 3)
     throw type_error("fwht: expected 3-D (outer, n, inner) views");
   for (int k = 0; k < 3; ++k)
@@ -34,19 +41,32 @@ py::dict fwht_3d(py::array src, py::array dst, bool normalized, bool check_finit
     if (lay.outer == 1) ss.outer = ds.outer = 0;
     const T* sp = static_cast<const T*>(src.data());
     T* dp = bind::mutable_data<T>(dst, "out");
-    FwhtOptions opt;
-    opt.normalized = normalized;
-    opt.check_finite = check_finite;
-    opt.n_threads = n_threads;
-    FwhtResult r;
-    {
-      py::gil_scoped_release release;
-      r = fwht(sp, ss, dp, ds, lay, opt);
-    }
-    py::dict d;
-    d["passes"] = r.passes;
-    d["n_threads"] = r.n_threads;
-    return d;
+    const FwhtOptions opt = make_options(normalized, check_finite, n_threads);
+    py::gil_scoped_release release;
+    fwht(sp, ss, dp, ds, lay, opt);
+  });
+}
+
+// Fast path for the common call: C-contiguous src and dst of equal shape and dtype, transform
+// along the last axis (a batch of contiguous rows of length n).
+void fwht_rows(py::array src, py::array dst, bool normalized, bool check_finite, int n_threads) {
+  constexpr auto c_style = py::array::c_style;
+  if (src.ndim() < 1 || src.ndim() != dst.ndim() || !(src.flags() & c_style) ||
+      !(dst.flags() & c_style) || !src.dtype().is(dst.dtype()))
+    throw type_error("fwht: expected C-contiguous src and dst of equal shape and dtype");
+  const std::int64_t n = src.shape(src.ndim() - 1);
+  std::int64_t outer = 1;
+  for (py::ssize_t k = 0; k < src.ndim(); ++k) {
+    if (src.shape(k) != dst.shape(k)) throw type_error("fwht: src and dst shapes differ");
+    if (k + 1 < src.ndim()) outer *= src.shape(k);
+  }
+  bind::dispatch_float(src, "x", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* sp = static_cast<const T*>(src.data());
+    T* dp = bind::mutable_data<T>(dst, "out");
+    const FwhtOptions opt = make_options(normalized, check_finite, n_threads);
+    py::gil_scoped_release release;
+    fwht(sp, FwhtStrides{n, 1}, dp, FwhtStrides{n, 1}, FwhtLayout{outer, n, 1}, opt);
   });
 }
 
@@ -56,4 +76,7 @@ void bind_fwht(py::module_& m) {
   m.def("fwht", &fwht_3d, py::arg("src"), py::arg("dst"), py::arg("normalized"),
         py::arg("check_finite"), py::arg("n_threads"),
         "Batched FWHT on (outer, n, inner) views; see sparsketch.fwht.");
+  m.def("fwht_rows", &fwht_rows, py::arg("src"), py::arg("dst"), py::arg("normalized"),
+        py::arg("check_finite"), py::arg("n_threads"),
+        "FWHT of the last axis of C-contiguous arrays; see sparsketch.fwht.");
 }

@@ -82,8 +82,10 @@ def check_pow2(n: int, name: str, what: str) -> None:
 
 
 def resolve_n_threads(n_threads) -> int:
-    """``None`` -> sparsketch.get_num_threads(); otherwise a positive int."""
+    """Thread count for a kernel call: a positive int, or 0 meaning "OpenMP's default at call
+    time" (omp_get_max_threads(), resolved in C++) when ``n_threads`` is None and
+    sparsketch.set_num_threads has not been called."""
     if n_threads is None:
-        from ._config import get_num_threads
-        return get_num_threads()
+        from . import _config
+        return _config._n_threads or 0
     return check_int(n_threads, "n_threads", minimum=1)

@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 
-from . import _core
+from . import _config, _core
 from ._validation import (as_float_array, check_bool, check_pow2, normalize_axis,
                           resolve_n_threads)
 
 __all__ = ["fwht"]
+
 
 
 def _view3(a: np.ndarray, axis: int):
@@ -130,6 +131,25 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
     >>> bool(np.allclose(sparsketch.fwht(y, normalized=True), x))
     True
     """
+    # Fast path for the common calls (C-contiguous float array, last axis, new output, `out=`
+    # a C-contiguous array or x itself): the same checks as the general path, cheaper.
+    if (type(x) is np.ndarray and x.dtype.char in "fd" and x.ndim and x.flags.c_contiguous
+            and (axis == -1 or axis == x.ndim - 1) and type(normalized) is bool
+            and type(check_finite) is bool and type(overwrite_x) is bool and n_threads is None):
+        n = x.shape[-1]
+        if n > 0 and not n & (n - 1):
+            result = None
+            if out is None:
+                result = x if overwrite_x and x.flags.writeable else np.empty_like(x)
+            elif (out is x and x.flags.writeable) or (
+                    type(out) is np.ndarray and out.dtype == x.dtype and out.shape == x.shape
+                    and out.flags.c_contiguous and out.flags.writeable
+                    and not np.may_share_memory(x, out)):
+                result = out
+            if result is not None:
+                if x.size:
+                    _core.fwht_rows(x, result, normalized, check_finite, _config._n_threads or 0)
+                return result
     x_in = x
     x = as_float_array(x, "x")
     if x.ndim == 0:
@@ -140,7 +160,7 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
     normalized = check_bool(normalized, "normalized")
     check_finite = check_bool(check_finite, "check_finite")
     overwrite_x = check_bool(overwrite_x, "overwrite_x")
-    nt = resolve_n_threads(n_threads)
+    nt = resolve_n_threads(n_threads)  # 0: OpenMP's default, resolved in C++
 
     if out is not None:
         if not isinstance(out, np.ndarray):
@@ -166,7 +186,7 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
 
     views = _views(x, result, ax)
     if views is None:  # out with a layout the kernel cannot write: go through a temporary
-        tmp = fwht(x, ax, normalized=normalized, check_finite=check_finite, n_threads=nt)
+        tmp = fwht(x, ax, normalized=normalized, check_finite=check_finite, n_threads=n_threads)
         np.copyto(result, tmp)
         return result
     src3, dst3 = views

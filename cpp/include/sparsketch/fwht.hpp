@@ -37,8 +37,8 @@ struct FwhtOptions {
   int n_threads = 0;          ///< 0: omp_get_max_threads() at call time
   // Tuning (defaults suit current x86-64 caches; results do not depend on them).
   std::int64_t l1_bytes = 16 << 10;   ///< block done entirely in L1
-  std::int64_t l2_bytes = 512 << 10;  ///< block done in the first pass
-  std::int64_t tile_bytes = 64 << 10;  ///< gather buffer of the later passes
+  std::int64_t l2_bytes = 1 << 20;    ///< block done in the first pass
+  std::int64_t tile_bytes = 256 << 10;  ///< gather buffer of the later passes
   int max_pass_stages = 10;            ///< stages per later pass (2^stages rows per tile)
 };
 
@@ -65,6 +65,9 @@ struct FwhtStrides {
 };
 
 namespace detail {
+
+/// Below this many elements a pass runs on one thread (fork/join would cost more than it saves).
+constexpr std::int64_t kFwhtMinParallel = std::int64_t{1} << 15;
 
 struct FwhtPlan {
   std::int64_t l1 = 0, l2 = 0, tile = 0;
@@ -133,7 +136,7 @@ void fwht_tile_pass(const T* src, const FwhtStrides& ss, T* dst, const FwhtStrid
   const std::int64_t chunks = (cols + w - 1) / w;
   const std::int64_t tasks = checked_mul(checked_mul(outer, clusters, "fwht"), chunks, "fwht");
   const std::int64_t work = checked_mul(checked_mul(outer, rows, "fwht"), cols, "fwht");
-  const int threads = (work < (std::int64_t{1} << 15) || tasks < 2) ? 1 : nt;
+  const int threads = (work < kFwhtMinParallel || tasks < 2) ? 1 : nt;
   int bad = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1) reduction(| : bad)
   {
@@ -215,16 +218,14 @@ FwhtResult fwht(const T* src, const FwhtStrides& src_strides, T* dst,
     const std::int64_t nb = lay.n / B;
     const std::int64_t tasks = lay.outer * nb;
     const bool last = (B == lay.n);
-    const int threads = (total < (std::int64_t{1} << 15) || tasks < 2) ? 1 : nt;
+    const int threads = (total < detail::kFwhtMinParallel || tasks < 2) ? 1 : nt;
     int bad = 0;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static) reduction(| : bad)
     for (std::int64_t t = 0; t < tasks; ++t) {
       const std::int64_t o = t / nb, b = t % nb;
       const T* s = src + o * src_strides.outer + b * B;
       T* d = dst + o * dst_strides.outer + b * B;
-      if (s != d) std::memcpy(d, s, static_cast<std::size_t>(B) * sizeof(T));
-      if (opt.check_finite && !detail::all_finite(d, B)) bad = 1;
-      detail::fwht_cached_block(d, B, plan.l1);
+      if (!detail::fwht_cached_block(s, d, B, plan.l1, opt.check_finite)) bad = 1;
       if (last && scale != T(1)) detail::scale_inplace(d, B, scale);
     }
     nonfinite = bad != 0;

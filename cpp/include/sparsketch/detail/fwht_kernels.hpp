@@ -9,6 +9,7 @@
 /// for every blocking, thread count and code path.
 
 #include <cstdint>
+#include <cstring>
 
 #include "sparsketch/detail/simd.hpp"
 
@@ -27,11 +28,27 @@ inline void fwht_scalar_stages(T* x, std::int64_t m, std::int64_t h0, std::int64
       }
 }
 
-/// Stages 1, 2, ..., W/2 (the strides inside one SIMD register) on x[0..m), m a multiple of W.
-/// Lane l of the partner vector y is lane l^h of v; lanes with bit h set need y - v, the others
-/// v + y, so v * s + y with s = -1 on those lanes and +1 elsewhere (exact: s is +-1).
+/// True when every x[i], i < m, is finite: sum of x[i] * 0 is NaN iff some x[i] is NaN or Inf.
 template <class T>
-inline void fwht_register_stages(T* x, std::int64_t m) noexcept {
+inline bool all_finite(const T* x, std::int64_t m) noexcept {
+  using V = typename Simd<T>::V;
+  constexpr int W = Simd<T>::W;
+  V acc = {};
+  std::int64_t i = 0;
+  for (; i + W <= m; i += W) acc += vload<V>(x + i) * T(0);
+  T s = T(0);
+  for (int l = 0; l < W; ++l) s += acc[l];
+  for (; i < m; ++i) s += x[i] * T(0);
+  return s == s;
+}
+
+/// Stages 1, 2, ..., W/2 (the strides inside one SIMD register) on src[0..m), written to
+/// dst[0..m) (dst may equal src), m a multiple of W. This is also where the input is first
+/// read, so it copies and (Check) tests finiteness in the same sweep; returns false if a NaN or
+/// Inf was seen. Lane l of the partner vector y is lane l^h of v; lanes with bit h set need
+/// y - v, the others v + y, so v * s + y with s = -1 on those lanes and +1 elsewhere (exact).
+template <bool Check, class T>
+inline bool fwht_register_stages(const T* src, T* dst, std::int64_t m) noexcept {
   using S = Simd<T>;
   using V = typename S::V;
   constexpr int W = S::W;
@@ -45,13 +62,22 @@ inline void fwht_register_stages(T* x, std::int64_t m) noexcept {
       sgn[s][l] = (l >> s) & 1 ? T(-1) : T(1);
       msk[s][l] = l ^ (1 << s);
     }
+  V acc = {};
   for (std::int64_t i = 0; i < m; i += W) {
-    V v = vload<V>(x + i);
+    V v = vload<V>(src + i);
+    if (Check) acc += v * T(0);
     for (int s = 0; s < L; ++s) v = v * sgn[s] + __builtin_shuffle(v, msk[s]);
-    vstore(x + i, v);
+    vstore(dst + i, v);
   }
+  if (!Check) return true;
+  T t = T(0);
+  for (int l = 0; l < W; ++l) t += acc[l];
+  return t == t;
 #else
-  fwht_scalar_stages(x, m, 1, W);
+  if (src != dst) std::memcpy(dst, src, static_cast<std::size_t>(m) * sizeof(T));
+  const bool ok = !Check || all_finite(dst, m);
+  fwht_scalar_stages(dst, m, 1, W);
+  return ok;
 #endif
 }
 
@@ -135,39 +161,35 @@ inline void fwht_sweep_stages(T* x, std::int64_t m, std::int64_t h0, std::int64_
   }
 }
 
-/// All stages of the transform of x[0..m) for a block that fits the L1 cache.
-template <class T>
-inline void fwht_l1_block(T* x, std::int64_t m) noexcept {
+/// All stages of the transform of src[0..m) into dst[0..m) (dst may equal src) for a block
+/// that fits the L1 cache. Returns false if (Check) a NaN or Inf was read.
+template <bool Check, class T>
+inline bool fwht_l1_block(const T* src, T* dst, std::int64_t m) noexcept {
   constexpr int W = Simd<T>::W;
   if (m < W) {
-    fwht_scalar_stages(x, m, 1, m);
-    return;
+    if (src != dst) std::memcpy(dst, src, static_cast<std::size_t>(m) * sizeof(T));
+    const bool ok = !Check || all_finite(dst, m);
+    fwht_scalar_stages(dst, m, 1, m);
+    return ok;
   }
-  fwht_register_stages(x, m);
-  fwht_sweep_stages(x, m, W, m);
+  const bool ok = fwht_register_stages<Check>(src, dst, m);
+  fwht_sweep_stages(dst, m, W, m);
+  return ok;
 }
 
-/// All stages of the transform of x[0..m): L1-sized sub-blocks first, then the larger strides
-/// over the whole block (meant for m up to the L2 size).
+/// All stages of the transform of src[0..m) into dst[0..m): L1-sized sub-blocks first, then the
+/// larger strides over the whole block (meant for m up to the L2 size). Returns false if
+/// (check) a NaN or Inf was read.
 template <class T>
-inline void fwht_cached_block(T* x, std::int64_t m, std::int64_t l1_elems) noexcept {
+inline bool fwht_cached_block(const T* src, T* dst, std::int64_t m, std::int64_t l1_elems,
+                              bool check) noexcept {
   const std::int64_t b = m < l1_elems ? m : l1_elems;
-  for (std::int64_t j = 0; j < m; j += b) fwht_l1_block(x + j, b);
-  if (b < m) fwht_sweep_stages(x, m, b, m);
-}
-
-/// True when every x[i], i < m, is finite: sum of x[i] * 0 is NaN iff some x[i] is NaN or Inf.
-template <class T>
-inline bool all_finite(const T* x, std::int64_t m) noexcept {
-  using V = typename Simd<T>::V;
-  constexpr int W = Simd<T>::W;
-  V acc = {};
-  std::int64_t i = 0;
-  for (; i + W <= m; i += W) acc += vload<V>(x + i) * T(0);
-  T s = T(0);
-  for (int l = 0; l < W; ++l) s += acc[l];
-  for (; i < m; ++i) s += x[i] * T(0);
-  return s == s;
+  bool ok = true;
+  for (std::int64_t j = 0; j < m; j += b)
+    ok = (check ? fwht_l1_block<true>(src + j, dst + j, b)
+                : fwht_l1_block<false>(src + j, dst + j, b)) && ok;
+  if (b < m) fwht_sweep_stages(dst, m, b, m);
+  return ok;
 }
 
 /// x[i] *= scale for i < m.
