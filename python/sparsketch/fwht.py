@@ -148,7 +148,11 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
                 result = out
             if result is not None:
                 if x.size:
-                    _core.fwht_rows(x, result, normalized, check_finite, _config._n_threads or 0)
+                    try:
+                        _core.fwht_rows(x, result, normalized, check_finite,
+                                        _config._n_threads or 0)
+                    except ValueError as exc:
+                        _reraise_nonfinite(exc, x, in_place=result is x)
                 return result
     x_in = x
     x = as_float_array(x, "x")
@@ -195,19 +199,20 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
         # transform there in place.
         if not in_place:
             np.copyto(result, x)
-        try:
-            _core.fwht(dst3, dst3, normalized, check_finite, nt)
-        except ValueError as exc:
-            if not in_place and "NaN or Inf" in str(exc):
-                raise ValueError(_nonfinite_message(x, ax)) from None
-            raise
-    else:
+        src3 = dst3
+    try:
         _core.fwht(src3, dst3, normalized, check_finite, nt)
+    except ValueError as exc:
+        _reraise_nonfinite(exc, x, in_place=in_place)
     return result
 
 
-def _nonfinite_message(x: np.ndarray, axis: int) -> str:
+def _reraise_nonfinite(exc: ValueError, x: np.ndarray, in_place: bool):
+    """Re-raise the kernel's non-finite error with the offending index of the caller's array
+    (when x is still intact, i.e. the transform was not in place)."""
+    if in_place or "NaN or Inf" not in str(exc):
+        raise exc
     bad = np.argwhere(~np.isfinite(x))
     where = f" at index {tuple(int(i) for i in bad[0])}" if len(bad) else ""
-    return (f"x: contains NaN or Inf{where}; pass check_finite=False to let non-finite "
-            f"values propagate")
+    raise ValueError(f"x: contains NaN or Inf{where}; pass check_finite=False to let "
+                     f"non-finite values propagate") from None
