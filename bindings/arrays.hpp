@@ -24,11 +24,27 @@ struct type_tag {
 
 inline std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
+/// True when `a` holds native-endian T (compared by kind and size, not by dtype identity:
+/// numpy may hand equal dtypes as distinct objects, and int64 has two type numbers).
+template <class T>
+bool has_dtype(const py::array& a) {
+  static_assert(std::is_arithmetic<T>::value, "has_dtype: arithmetic T");
+  const py::dtype d = a.dtype();
+  const char kind = std::is_floating_point<T>::value ? 'f'
+                    : std::is_signed<T>::value       ? 'i'
+                                                     : 'u';
+  if (d.kind() != kind || d.itemsize() != static_cast<py::ssize_t>(sizeof(T))) return false;
+  const char bo = d.byteorder();
+  const std::uint16_t probe = 1;
+  const char native = *reinterpret_cast<const unsigned char*>(&probe) == 1 ? '<' : '>';
+  return bo == '=' || bo == '|' || bo == native;
+}
+
 /// Call f(type_tag<float>{}) or f(type_tag<double>{}) by the dtype of `a`; TypeError otherwise.
 template <class F>
 decltype(auto) dispatch_float(const py::array& a, const char* name, F&& f) {
-  if (a.dtype().is(py::dtype::of<float>())) return f(type_tag<float>{});
-  if (a.dtype().is(py::dtype::of<double>())) return f(type_tag<double>{});
+  if (has_dtype<float>(a)) return f(type_tag<float>{});
+  if (has_dtype<double>(a)) return f(type_tag<double>{});
   throw type_error(std::string(name) + ": expected float32 or float64, got " + dtype_name(a));
 }
 
@@ -37,10 +53,8 @@ template <class F>
 decltype(auto) dispatch_float_index(const py::array& values, const py::array& indices,
                                     const char* vname, const char* iname, F&& f) {
   return dispatch_float(values, vname, [&](auto st) -> decltype(auto) {
-    if (indices.dtype().is(py::dtype::of<std::int32_t>()))
-      return f(st, type_tag<std::int32_t>{});
-    if (indices.dtype().is(py::dtype::of<std::int64_t>()))
-      return f(st, type_tag<std::int64_t>{});
+    if (has_dtype<std::int32_t>(indices)) return f(st, type_tag<std::int32_t>{});
+    if (has_dtype<std::int64_t>(indices)) return f(st, type_tag<std::int64_t>{});
     throw type_error(std::string(iname) + ": expected int32 or int64, got " + dtype_name(indices));
   });
 }
@@ -48,7 +62,7 @@ decltype(auto) dispatch_float_index(const py::array& values, const py::array& in
 /// The array's dtype must be exactly T.
 template <class T>
 void require_dtype(const py::array& a, const char* name) {
-  if (!a.dtype().is(py::dtype::of<T>()))
+  if (!has_dtype<T>(a))
     throw type_error(std::string(name) + ": expected dtype " +
                      py::str(py::dtype::of<T>()).cast<std::string>() + ", got " + dtype_name(a));
 }

@@ -27,9 +27,10 @@ void fwht_3d(py::array src, py::array dst, bool normalized, bool check_finite, i
     throw type_error("fwht: expected 3-D (outer, n, inner) views");
   for (int k = 0; k < 3; ++k)
     if (src.shape(k) != dst.shape(k)) throw type_error("fwht: src and dst shapes differ");
-  if (!src.dtype().is(dst.dtype())) throw type_error("fwht: src and dst dtypes differ");
+  if (src.itemsize() != dst.itemsize()) throw type_error("fwht: src and dst dtypes differ");
   return bind::dispatch_float(src, "x", [&](auto tag) {
     using T = typename decltype(tag)::type;
+    bind::require_dtype<T>(dst, "out");
     const FwhtLayout lay{src.shape(0), src.shape(1), src.shape(2)};
     auto strides = [&](const py::array& a, const char* nm) {
       if (lay.inner > 1 && bind::elem_stride(a, 2, nm) != 1)
@@ -47,27 +48,58 @@ void fwht_3d(py::array src, py::array dst, bool normalized, bool check_finite, i
   });
 }
 
-// Fast path for the common call: C-contiguous src and dst of equal shape and dtype, transform
-// along the last axis (a batch of contiguous rows of length n).
-void fwht_rows(py::array src, py::array dst, bool normalized, bool check_finite, int n_threads) {
-  constexpr auto c_style = py::array::c_style;
-  if (src.ndim() < 1 || src.ndim() != dst.ndim() || !(src.flags() & c_style) ||
-      !(dst.flags() & c_style) || !src.dtype().is(dst.dtype()))
-    throw type_error("fwht: expected C-contiguous src and dst of equal shape and dtype");
+// Runs the kernel on C-contiguous src/dst of one shape and dtype along the last axis.
+template <class T>
+void run_rows(const py::array& src, py::array& dst, bool normalized, bool check_finite,
+              int n_threads) {
   const std::int64_t n = src.shape(src.ndim() - 1);
-  std::int64_t outer = 1;
-  for (py::ssize_t k = 0; k < src.ndim(); ++k) {
-    if (src.shape(k) != dst.shape(k)) throw type_error("fwht: src and dst shapes differ");
-    if (k + 1 < src.ndim()) outer *= src.shape(k);
-  }
-  bind::dispatch_float(src, "x", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* sp = static_cast<const T*>(src.data());
-    T* dp = bind::mutable_data<T>(dst, "out");
-    const FwhtOptions opt = make_options(normalized, check_finite, n_threads);
+  const std::int64_t total = static_cast<std::int64_t>(src.size());
+  const std::int64_t outer = n == 0 ? 0 : total / n;
+  const T* sp = static_cast<const T*>(src.data());
+  T* dp = bind::mutable_data<T>(dst, "out");
+  const FwhtOptions opt = make_options(normalized, check_finite, n_threads);
+  if (total < (std::int64_t{1} << 14)) {  // a few microseconds: not worth a GIL round trip
+    fwht(sp, FwhtStrides{n, 1}, dp, FwhtStrides{n, 1}, FwhtLayout{outer, n, 1}, opt);
+  } else {
     py::gil_scoped_release release;
     fwht(sp, FwhtStrides{n, 1}, dp, FwhtStrides{n, 1}, FwhtLayout{outer, n, 1}, opt);
+  }
+}
+
+bool is_c_float(const py::array& a) {
+  return a.ndim() >= 1 && (a.flags() & py::array::c_style) &&
+         (bind::has_dtype<float>(a) || bind::has_dtype<double>(a));
+}
+
+// C-contiguous src and dst of equal shape and dtype, transform along the last axis.
+void fwht_rows(py::array src, py::array dst, bool normalized, bool check_finite, int n_threads) {
+  if (!is_c_float(src) || !is_c_float(dst) || src.ndim() != dst.ndim() ||
+      src.itemsize() != dst.itemsize())
+    throw type_error("fwht: expected C-contiguous float src and dst of equal shape and dtype");
+  for (py::ssize_t k = 0; k < src.ndim(); ++k)
+    if (src.shape(k) != dst.shape(k)) throw type_error("fwht: src and dst shapes differ");
+  bind::dispatch_float(src, "x", [&](auto tag) {
+    run_rows<typename decltype(tag)::type>(src, dst, normalized, check_finite, n_threads);
   });
+}
+
+// The common call fwht(x) with x a C-contiguous float32/float64 array whose last axis is a
+// power of two: allocates the result and transforms. Returns None (and does nothing) for any
+// other input, which the Python layer then validates and handles in full.
+py::object fwht_new(const py::handle& obj, bool normalized, bool check_finite, int n_threads) {
+  if (!py::isinstance<py::array>(obj)) return py::none();
+  py::array src = py::reinterpret_borrow<py::array>(obj);
+  if (!is_c_float(src)) return py::none();
+  const std::int64_t n = src.shape(src.ndim() - 1);
+  if (!is_pow2(n)) return py::none();
+  py::array dst(src.dtype(), std::vector<py::ssize_t>(src.shape(), src.shape() + src.ndim()));
+  if (src.size() > 0) {
+    if (src.itemsize() == 4)
+      run_rows<float>(src, dst, normalized, check_finite, n_threads);
+    else
+      run_rows<double>(src, dst, normalized, check_finite, n_threads);
+  }
+  return std::move(dst);
 }
 
 }  // namespace
@@ -79,4 +111,8 @@ void bind_fwht(py::module_& m) {
   m.def("fwht_rows", &fwht_rows, py::arg("src"), py::arg("dst"), py::arg("normalized"),
         py::arg("check_finite"), py::arg("n_threads"),
         "FWHT of the last axis of C-contiguous arrays; see sparsketch.fwht.");
+  m.def("fwht_new", &fwht_new, py::arg("x"), py::arg("normalized"), py::arg("check_finite"),
+        py::arg("n_threads"),
+        "fwht(x) into a new array for C-contiguous float x with a power-of-two last axis; "
+        "None for any other input.");
 }

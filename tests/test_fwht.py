@@ -151,6 +151,16 @@ def test_integer_and_bool_input_become_float64():
     np.testing.assert_array_equal(sparsketch.fwht([[1, 2], [3, 4]], axis=0), [[4, 6], [-2, -2]])
 
 
+def test_byte_swapped_input_is_converted(rng):
+    x = rng.standard_normal((3, 32))
+    xs = x.astype(">f8")
+    y = sparsketch.fwht(xs)
+    assert y.dtype == np.float64 and y.dtype.isnative
+    np.testing.assert_array_equal(y, sparsketch.fwht(x))
+    np.testing.assert_array_equal(sparsketch.fwht(xs.astype(">f4"), out=np.empty((3, 32), np.float32)),
+                                  sparsketch.fwht(x.astype(np.float32)))
+
+
 def test_threads_bitwise_identical(dtype, rng):
     for shape, axis in [((1 << 19,), -1), ((3, 1 << 16), -1), ((1 << 12, 40), 0), ((16, 256), 0)]:
         x = rng.standard_normal(shape).astype(dtype)

@@ -43,6 +43,8 @@ def as_float_array(x, name: str) -> np.ndarray:
     kind = dt.kind
     if kind in "biu":
         return x.astype(np.float64)
+    if kind == "f" and dt.itemsize in (4, 8) and not dt.isnative:
+        return x.astype(dt.newbyteorder("="))  # byte-swapped float32/float64
     if kind == "f":
         raise TypeError(f"{name}: dtype {dt} is not supported; use float32 or float64")
     if kind == "c":

@@ -131,11 +131,25 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
     >>> bool(np.allclose(sparsketch.fwht(y, normalized=True), x))
     True
     """
-    # Fast path for the common calls (C-contiguous float array, last axis, new output, `out=`
-    # a C-contiguous array or x itself): the same checks as the general path, cheaper.
-    if (type(x) is np.ndarray and x.dtype.char in "fd" and x.ndim and x.flags.c_contiguous
+    # Fast paths for the common calls; every check matches the general path below.
+    # 1. fwht(x) on a C-contiguous float array with a power-of-two last axis: C++ allocates the
+    #    result, or returns None for any other array, which then takes the general path.
+    if (type(x) is np.ndarray and out is None and overwrite_x is False and axis == -1
+            and (normalized is False or normalized is True)
+            and (check_finite is True or check_finite is False)
+            and (n_threads is None or (type(n_threads) is int and n_threads > 0))):
+        try:
+            y = _core.fwht_new(x, normalized, check_finite, n_threads or _config._n_threads or 0)
+        except ValueError as exc:
+            _reraise_nonfinite(exc, x, in_place=False)
+        if y is not None:
+            return y
+    # 2. in place (out=x or overwrite_x) or into a C-contiguous `out`.
+    if (type(x) is np.ndarray and x.dtype.char in "fd" and x.dtype.isnative and x.ndim
+            and x.flags.c_contiguous
             and (axis == -1 or axis == x.ndim - 1) and type(normalized) is bool
-            and type(check_finite) is bool and type(overwrite_x) is bool and n_threads is None):
+            and type(check_finite) is bool and type(overwrite_x) is bool
+            and (n_threads is None or (type(n_threads) is int and n_threads > 0))):
         n = x.shape[-1]
         if n > 0 and not n & (n - 1):
             result = None
@@ -150,7 +164,7 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
                 if x.size:
                     try:
                         _core.fwht_rows(x, result, normalized, check_finite,
-                                        _config._n_threads or 0)
+                                        n_threads or _config._n_threads or 0)
                     except ValueError as exc:
                         _reraise_nonfinite(exc, x, in_place=result is x)
                 return result

@@ -67,7 +67,7 @@ struct FwhtStrides {
 namespace detail {
 
 /// Below this many elements a pass runs on one thread (fork/join would cost more than it saves).
-constexpr std::int64_t kFwhtMinParallel = std::int64_t{1} << 15;
+constexpr std::int64_t kFwhtMinParallel = std::int64_t{1} << 17;
 
 struct FwhtPlan {
   std::int64_t l1 = 0, l2 = 0, tile = 0;
@@ -213,12 +213,12 @@ FwhtResult fwht(const T* src, const FwhtStrides& src_strides, T* dst,
   if (lay.inner == 1) {
     // Pass 1: contiguous blocks of B elements, each transformed completely in cache. Blocks are
     // shrunk (not below L1 size) until every thread has one.
+    const int threads = total < detail::kFwhtMinParallel ? 1 : nt;
     std::int64_t B = lay.n < plan.l2 ? lay.n : plan.l2;
-    while (B > plan.l1 && lay.outer * (lay.n / B) < nt) B /= 2;
+    while (B > plan.l1 && lay.outer * (lay.n / B) < threads) B /= 2;
     const std::int64_t nb = lay.n / B;
     const std::int64_t tasks = lay.outer * nb;
     const bool last = (B == lay.n);
-    const int threads = (total < detail::kFwhtMinParallel || tasks < 2) ? 1 : nt;
     int bad = 0;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static) reduction(| : bad)
     for (std::int64_t t = 0; t < tasks; ++t) {

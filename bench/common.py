@@ -1,0 +1,84 @@
+"""Timing and machine-description helpers shared by the kernel benchmarks."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+
+import numpy as np
+
+
+def median_time(fn, *, setup=None, min_samples: int = 5, min_total: float = 0.2,
+                max_inner: int | None = None, target_sample: float = 0.01) -> float:
+    """Median seconds per call of fn(): one warm-up, then >= min_samples samples of k calls
+    each (k chosen so a sample lasts ~target_sample, at most max_inner), sampling until
+    min_total seconds have been spent. setup() (untimed) runs before every sample."""
+    if setup:
+        setup()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    k = max(1, int(target_sample / once))
+    if max_inner is not None:
+        k = max(1, min(k, max_inner))
+    samples = []
+    spent = 0.0
+    while len(samples) < min_samples or (spent < min_total and len(samples) < 200):
+        if setup:
+            setup()
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn()
+        dt = time.perf_counter() - t0
+        spent += dt
+        samples.append(dt / k)
+    return float(np.median(samples))
+
+
+def machine_info() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            info["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in lscpu.splitlines():
+            key = line.split(":")[0].strip()
+            if key in ("L1d cache", "L2 cache", "L3 cache", "Flags"):
+                val = line.split(":", 1)[1].strip()
+                if key == "Flags":
+                    val = " ".join(f for f in val.split() if f.startswith(("avx", "sse4_2")))
+                info[key] = val
+    except OSError:
+        pass
+    try:
+        import sparsketch
+        cfg = sparsketch.show_config(mode="dicts")
+        info["sparsketch"] = cfg["sparsketch"]
+        info["compiler"] = cfg["build"]["compiler"]
+        info["flags"] = cfg["build"]["flags"]
+        info["simd"] = cfg["build"]["simd"]
+        info["threads"] = sparsketch.get_num_threads()
+    except Exception:  # noqa: BLE001 - the table still says what it can
+        pass
+    try:
+        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                        capture_output=True, text=True,
+                                        cwd=os.path.dirname(__file__)).stdout.strip()
+    except OSError:
+        pass
+    return info
