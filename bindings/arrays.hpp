@@ -22,7 +22,9 @@ struct type_tag {
   using type = T;
 };
 
-inline std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+inline std::string dtype_name(const py::array& a) {
+  return py::str(a.dtype()).cast<std::string>();
+}
 
 /// True when `a` holds native-endian T (compared by kind and size, not by dtype identity:
 /// numpy may hand equal dtypes as distinct objects, and int64 has two type numbers).
@@ -30,9 +32,7 @@ template <class T>
 bool has_dtype(const py::array& a) {
   static_assert(std::is_arithmetic<T>::value, "has_dtype: arithmetic T");
   const py::dtype d = a.dtype();
-  const char kind = std::is_floating_point<T>::value ? 'f'
-                    : std::is_signed<T>::value       ? 'i'
-                                                     : 'u';
+  const char kind = std::is_floating_point<T>::value ? 'f' : std::is_signed<T>::value ? 'i' : 'u';
   if (d.kind() != kind || d.itemsize() != static_cast<py::ssize_t>(sizeof(T))) return false;
   const char bo = d.byteorder();
   const std::uint16_t probe = 1;

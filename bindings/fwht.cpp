@@ -2,11 +2,12 @@
 // hands over 3-D views (outer, n, inner) with a contiguous inner axis; this file only checks
 // that contract, releases the GIL and calls the kernel.
 
+#include "sparsketch/fwht.hpp"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "arrays.hpp"
-#include "sparsketch/fwht.hpp"
 
 namespace py = pybind11;
 using namespace sparsketch;
@@ -71,28 +72,34 @@ bool is_c_float(const py::array& a) {
          (bind::has_dtype<float>(a) || bind::has_dtype<double>(a));
 }
 
-// C-contiguous src and dst of equal shape and dtype, transform along the last axis.
-void fwht_rows(py::array src, py::array dst, bool normalized, bool check_finite, int n_threads) {
-  if (!is_c_float(src) || !is_c_float(dst) || src.ndim() != dst.ndim() ||
-      src.itemsize() != dst.itemsize())
-    throw type_error("fwht: expected C-contiguous float src and dst of equal shape and dtype");
-  for (py::ssize_t k = 0; k < src.ndim(); ++k)
-    if (src.shape(k) != dst.shape(k)) throw type_error("fwht: src and dst shapes differ");
-  bind::dispatch_float(src, "x", [&](auto tag) {
-    run_rows<typename decltype(tag)::type>(src, dst, normalized, check_finite, n_threads);
-  });
-}
-
-// The common call fwht(x) with x a C-contiguous float32/float64 array whose last axis is a
-// power of two: allocates the result and transforms. Returns None (and does nothing) for any
-// other input, which the Python layer then validates and handles in full.
-py::object fwht_new(const py::handle& obj, bool normalized, bool check_finite, int n_threads) {
-  if (!py::isinstance<py::array>(obj)) return py::none();
-  py::array src = py::reinterpret_borrow<py::array>(obj);
-  if (!is_c_float(src)) return py::none();
-  const std::int64_t n = src.shape(src.ndim() - 1);
-  if (!is_pow2(n)) return py::none();
-  py::array dst(src.dtype(), std::vector<py::ssize_t>(src.shape(), src.shape() + src.ndim()));
+// The common calls fwht(x), fwht(x, out=x) and fwht(x, out=y): x a C-contiguous float32/float64
+// array whose last axis is a power of two; out None (allocate), x itself (in place), or a
+// C-contiguous, writable array of x's shape and dtype that does not overlap x. Returns the
+// result, or None (having done nothing) for any other input, which the Python layer then
+// validates and handles in full.
+py::object fwht_fast(const py::handle& xobj, const py::handle& outobj, bool normalized,
+                     bool check_finite, int n_threads) {
+  if (!py::isinstance<py::array>(xobj)) return py::none();
+  py::array src = py::reinterpret_borrow<py::array>(xobj);
+  if (!is_c_float(src) || !is_pow2(src.shape(src.ndim() - 1))) return py::none();
+  py::array dst;
+  if (outobj.is_none()) {
+    dst = py::array(src.dtype(), std::vector<py::ssize_t>(src.shape(), src.shape() + src.ndim()));
+  } else if (outobj.is(xobj)) {
+    if (!src.writeable()) return py::none();
+    dst = src;
+  } else {
+    if (!py::isinstance<py::array>(outobj)) return py::none();
+    dst = py::reinterpret_borrow<py::array>(outobj);
+    if (!is_c_float(dst) || dst.itemsize() != src.itemsize() || dst.ndim() != src.ndim() ||
+        !dst.writeable())
+      return py::none();
+    for (py::ssize_t k = 0; k < src.ndim(); ++k)
+      if (src.shape(k) != dst.shape(k)) return py::none();
+    const char* s0 = static_cast<const char*>(src.data());
+    const char* d0 = static_cast<const char*>(dst.data());
+    if (s0 < d0 + dst.nbytes() && d0 < s0 + src.nbytes()) return py::none();  // overlap
+  }
   if (src.size() > 0) {
     if (src.itemsize() == 4)
       run_rows<float>(src, dst, normalized, check_finite, n_threads);
@@ -108,11 +115,8 @@ void bind_fwht(py::module_& m) {
   m.def("fwht", &fwht_3d, py::arg("src"), py::arg("dst"), py::arg("normalized"),
         py::arg("check_finite"), py::arg("n_threads"),
         "Batched FWHT on (outer, n, inner) views; see sparsketch.fwht.");
-  m.def("fwht_rows", &fwht_rows, py::arg("src"), py::arg("dst"), py::arg("normalized"),
+  m.def("fwht_fast", &fwht_fast, py::arg("x"), py::arg("out"), py::arg("normalized"),
         py::arg("check_finite"), py::arg("n_threads"),
-        "FWHT of the last axis of C-contiguous arrays; see sparsketch.fwht.");
-  m.def("fwht_new", &fwht_new, py::arg("x"), py::arg("normalized"), py::arg("check_finite"),
-        py::arg("n_threads"),
-        "fwht(x) into a new array for C-contiguous float x with a power-of-two last axis; "
-        "None for any other input.");
+        "fwht of the last axis of a C-contiguous float array into a new array, in place "
+        "(out is x) or into a C-contiguous out; None for any other input.");
 }

@@ -9,9 +9,9 @@
 #include <cstdint>
 
 #include "arrays.hpp"
+#include "sparsketch/detail/simd.hpp"
 #include "sparsketch/parallel.hpp"
 #include "sparsketch/random.hpp"
-#include "sparsketch/detail/simd.hpp"
 
 namespace py = pybind11;
 using namespace sparsketch;
@@ -87,25 +87,28 @@ void bind_runtime(py::module_& m) {
       "_random_uniform",
       [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
          int n_threads) {
-        return fill_stream<double>(seed, tag, start, count, n_threads,
-                                   [](const CounterRng& r, std::uint64_t i) { return r.uniform(i); });
+        return fill_stream<double>(
+            seed, tag, start, count, n_threads,
+            [](const CounterRng& r, std::uint64_t i) { return r.uniform(i); });
       },
       py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
   m.def(
       "_random_normal",
       [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
          int n_threads) {
-        return fill_stream<double>(seed, tag, start, count, n_threads,
-                                   [](const CounterRng& r, std::uint64_t i) { return r.normal(i); });
+        return fill_stream<double>(
+            seed, tag, start, count, n_threads,
+            [](const CounterRng& r, std::uint64_t i) { return r.normal(i); });
       },
       py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
   m.def(
       "_random_rademacher",
       [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
          int n_threads) {
-        return fill_stream<std::int8_t>(
-            seed, tag, start, count, n_threads,
-            [](const CounterRng& r, std::uint64_t i) { return static_cast<std::int8_t>(r.rademacher(i)); });
+        return fill_stream<std::int8_t>(seed, tag, start, count, n_threads,
+                                        [](const CounterRng& r, std::uint64_t i) {
+                                          return static_cast<std::int8_t>(r.rademacher(i));
+                                        });
       },
       py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
 }

@@ -76,7 +76,7 @@ def test_normalized_is_orthonormal(dtype, rng):
 @pytest.mark.parametrize("shape,axis", [
     ((5, 64), -1), ((5, 64), 1), ((64, 5), 0), ((3, 4, 32), 2), ((3, 32, 4), 1),
     ((32, 3, 4), 0), ((2, 3, 4, 16), 2), ((1, 1, 8), -1), ((7, 1), 1), ((2048, 3), 0),
-    ((4, 2 ** 12, 2), 1),
+    ((4, 2 ** 12, 2), 1), ((4, 2 ** 18), 1),
 ])
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_batches_and_axes(shape, axis, order, dtype, rng):
@@ -162,7 +162,9 @@ def test_byte_swapped_input_is_converted(rng):
 
 
 def test_threads_bitwise_identical(dtype, rng):
-    for shape, axis in [((1 << 19,), -1), ((3, 1 << 16), -1), ((1 << 12, 40), 0), ((16, 256), 0)]:
+    # (4, 2^18): rows beyond the L2 block but within the row cache -> one thread per row.
+    for shape, axis in [((1 << 19,), -1), ((3, 1 << 16), -1), ((4, 1 << 18), -1),
+                        ((1 << 12, 40), 0), ((16, 256), 0)]:
         x = rng.standard_normal(shape).astype(dtype)
         ys = [sparsketch.fwht(x, axis=axis, n_threads=t) for t in (1, 2, 3)]
         for y in ys[1:]:

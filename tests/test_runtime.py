@@ -127,4 +127,5 @@ def test_cpp_exceptions_map_to_python_types():
     with pytest.raises(MemoryError, match="count"):
         _core._random_uniform(0, 0, 0, 2**62, 1)
     with pytest.raises(TypeError, match="x"):
-        _core.fwht_rows(np.ones(4, np.int64), np.ones(4, np.int64), False, True, 1)
+        _core.fwht(np.ones((1, 4, 1), np.int64), np.ones((1, 4, 1), np.int64), False, True, 1)
+    assert _core.fwht_fast(np.ones(4, np.int64), None, False, True, 1) is None  # declines

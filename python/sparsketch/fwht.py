@@ -131,43 +131,23 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
     >>> bool(np.allclose(sparsketch.fwht(y, normalized=True), x))
     True
     """
-    # Fast paths for the common calls; every check matches the general path below.
-    # 1. fwht(x) on a C-contiguous float array with a power-of-two last axis: C++ allocates the
-    #    result, or returns None for any other array, which then takes the general path.
-    if (type(x) is np.ndarray and out is None and overwrite_x is False and axis == -1
+    # Fast path for the common calls -- fwht(x), fwht(x, out=x), fwht(x, overwrite_x=True) and
+    # fwht(x, out=y) on C-contiguous float arrays along the last axis. C++ checks the arrays
+    # and returns None for anything else, which then takes the general path below (same
+    # checks, same results).
+    if (type(x) is np.ndarray and (axis == -1 or axis == x.ndim - 1)
             and (normalized is False or normalized is True)
             and (check_finite is True or check_finite is False)
+            and (overwrite_x is False or overwrite_x is True)
             and (n_threads is None or (type(n_threads) is int and n_threads > 0))):
+        o = x if (out is None and overwrite_x) else out
         try:
-            y = _core.fwht_new(x, normalized, check_finite, n_threads or _config._n_threads or 0)
+            y = _core.fwht_fast(x, o, normalized, check_finite,
+                                n_threads or _config._n_threads or 0)
         except ValueError as exc:
-            _reraise_nonfinite(exc, x, in_place=False)
+            _reraise_nonfinite(exc, x, in_place=o is x)
         if y is not None:
             return y
-    # 2. in place (out=x or overwrite_x) or into a C-contiguous `out`.
-    if (type(x) is np.ndarray and x.dtype.char in "fd" and x.dtype.isnative and x.ndim
-            and x.flags.c_contiguous
-            and (axis == -1 or axis == x.ndim - 1) and type(normalized) is bool
-            and type(check_finite) is bool and type(overwrite_x) is bool
-            and (n_threads is None or (type(n_threads) is int and n_threads > 0))):
-        n = x.shape[-1]
-        if n > 0 and not n & (n - 1):
-            result = None
-            if out is None:
-                result = x if overwrite_x and x.flags.writeable else np.empty_like(x)
-            elif (out is x and x.flags.writeable) or (
-                    type(out) is np.ndarray and out.dtype == x.dtype and out.shape == x.shape
-                    and out.flags.c_contiguous and out.flags.writeable
-                    and not np.may_share_memory(x, out)):
-                result = out
-            if result is not None:
-                if x.size:
-                    try:
-                        _core.fwht_rows(x, result, normalized, check_finite,
-                                        n_threads or _config._n_threads or 0)
-                    except ValueError as exc:
-                        _reraise_nonfinite(exc, x, in_place=result is x)
-                return result
     x_in = x
     x = as_float_array(x, "x")
     if x.ndim == 0:

@@ -1,8 +1,7 @@
 // Uses the installed headers: FWHT of a known vector and one Philox known-answer block.
 #include <cstdio>
-#include <vector>
-
 #include <sparsketch/sparsketch.hpp>
+#include <vector>
 
 int main() {
   std::vector<double> x{1, 0, 1, 0, 0, 1, 1, 0};

@@ -14,8 +14,7 @@ static std::vector<double> naive(const std::vector<double>& x) {
   const std::size_t n = x.size();
   std::vector<double> y(n, 0.0);
   for (std::size_t k = 0; k < n; ++k)
-    for (std::size_t t = 0; t < n; ++t)
-      y[k] += (std::bitset<64>(k & t).count() & 1) ? -x[t] : x[t];
+    for (std::size_t t = 0; t < n; ++t) y[k] += (std::bitset<64>(k & t).count() & 1) ? -x[t] : x[t];
   return y;
 }
 
@@ -32,6 +31,7 @@ int main() {
   small.l2_bytes = 256;
   small.tile_bytes = 256;
   small.max_pass_stages = 2;
+  small.min_parallel = 1;  // and every parallel path, including one thread per batch row
   for (const FwhtOptions& base : {FwhtOptions{}, small}) {
     for (std::int64_t n : {1, 2, 4, 8, 16, 64, 256, 1024, 4096}) {
       const auto x = ints(static_cast<std::size_t>(n), static_cast<std::uint64_t>(n));
@@ -63,8 +63,8 @@ int main() {
       }
       FwhtOptions o = base;
       o.n_threads = 2;
-      fwht(batch.data(), FwhtStrides{n, 1}, out.data(), FwhtStrides{n, 1},
-           FwhtLayout{outer, n, 1}, o);
+      fwht(batch.data(), FwhtStrides{n, 1}, out.data(), FwhtStrides{n, 1}, FwhtLayout{outer, n, 1},
+           o);
       bool ok = true;
       for (std::int64_t b = 0; b < outer; ++b) {
         std::vector<double> xo(batch.begin() + b * n, batch.begin() + (b + 1) * n);
@@ -86,7 +86,8 @@ int main() {
           for (std::int64_t k = 0; k < n; ++k) col[k] = m[ob * n * inner + k * inner + i];
           const auto r = naive(col);
           for (std::int64_t k = 0; k < n; ++k)
-            ok = ok && std::fabs(mo[ob * n * inner + k * inner + i] - r[k] * sc) <= 1e-12 * (1 + std::fabs(r[k]));
+            ok = ok && std::fabs(mo[ob * n * inner + k * inner + i] - r[k] * sc) <=
+                           1e-12 * (1 + std::fabs(r[k]));
         }
       CHECK(ok);
     }

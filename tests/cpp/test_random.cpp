@@ -32,7 +32,8 @@ int main() {
   // Same (seed, tag, i) -> same draw, whatever order positions are visited in; different
   // tags and seeds give different streams.
   {
-    const CounterRng a(42, StreamTag::sketch_signs), b(42, StreamTag::sketch_rows), c(43, StreamTag::sketch_signs);
+    const CounterRng a(42, StreamTag::sketch_signs), b(42, StreamTag::sketch_rows),
+        c(43, StreamTag::sketch_signs);
     std::vector<double> fwd(1000), bwd(1000);
     for (int i = 0; i < 1000; ++i) fwd[i] = a.uniform(i);
     for (int i = 999; i >= 0; --i) bwd[i] = a.uniform(i);

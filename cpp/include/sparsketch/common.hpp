@@ -44,13 +44,13 @@ class memory_error : public std::runtime_error {
 /// Internal invariant check (never for user input). Aborts in debug and test builds
 /// (SPARSKETCH_ENABLE_ASSERTS or !NDEBUG), compiles to nothing in release builds.
 #if defined(SPARSKETCH_ENABLE_ASSERTS) || !defined(NDEBUG)
-#define SPARSKETCH_ASSERT(cond)                                                          \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "sparsketch: internal assertion failed: %s (%s:%d)\n", #cond, \
-                   __FILE__, __LINE__);                                                  \
-      std::abort();                                                                      \
-    }                                                                                    \
+#define SPARSKETCH_ASSERT(cond)                                                                    \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      std::fprintf(stderr, "sparsketch: internal assertion failed: %s (%s:%d)\n", #cond, __FILE__, \
+                   __LINE__);                                                                      \
+      std::abort();                                                                                \
+    }                                                                                              \
   } while (0)
 #else
 #define SPARSKETCH_ASSERT(cond) ((void)0)
@@ -81,7 +81,9 @@ std::int64_t checked_bytes(std::int64_t count, const char* what = "array") {
 }
 
 /// True when n is a positive power of two.
-constexpr bool is_pow2(std::int64_t n) noexcept { return n > 0 && (n & (n - 1)) == 0; }
+constexpr bool is_pow2(std::int64_t n) noexcept {
+  return n > 0 && (n & (n - 1)) == 0;
+}
 
 /// log2 of a power of two.
 inline int ilog2(std::int64_t n) noexcept {
@@ -151,9 +153,8 @@ void validate_csr(const CsrView<Scalar, Index>& a, std::int64_t nnz, bool requir
         throw index_error(nm + ".indices: column " + std::to_string(j) + " out of range [0, " +
                           std::to_string(a.n_cols) + ") in row " + std::to_string(i));
       if (require_sorted && j <= prev)
-        throw value_error(nm + ".indices: " +
-                          std::string(j == prev ? "duplicate" : "unsorted") + " column " +
-                          std::to_string(j) + " in row " + std::to_string(i) +
+        throw value_error(nm + ".indices: " + std::string(j == prev ? "duplicate" : "unsorted") +
+                          " column " + std::to_string(j) + " in row " + std::to_string(i) +
                           " (sorted, duplicate-free indices required)");
       prev = j;
     }

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,10 +37,12 @@ struct FwhtOptions {
   bool check_finite = false;  ///< throw value_error if the input holds NaN or Inf
   int n_threads = 0;          ///< 0: omp_get_max_threads() at call time
   // Tuning (defaults suit current x86-64 caches; results do not depend on them).
-  std::int64_t l1_bytes = 16 << 10;   ///< block done entirely in L1
-  std::int64_t l2_bytes = 1 << 20;    ///< block done in the first pass
-  std::int64_t tile_bytes = 256 << 10;  ///< gather buffer of the later passes
-  int max_pass_stages = 10;            ///< stages per later pass (2^stages rows per tile)
+  std::int64_t l1_bytes = 16 << 10;        ///< block done entirely in L1
+  std::int64_t l2_bytes = 1 << 20;         ///< block done in the first pass
+  std::int64_t tile_bytes = 256 << 10;     ///< gather buffer of the later passes
+  int max_pass_stages = 10;                ///< stages per later pass (2^stages rows per tile)
+  std::int64_t row_cache_bytes = 4 << 20;  ///< batch rows up to this size: one thread per row
+  std::int64_t min_parallel = 1 << 17;  ///< fewer elements: one thread (fork/join would cost more)
 };
 
 /// What fwht() did.
@@ -66,12 +69,10 @@ struct FwhtStrides {
 
 namespace detail {
 
-/// Below this many elements a pass runs on one thread (fork/join would cost more than it saves).
-constexpr std::int64_t kFwhtMinParallel = std::int64_t{1} << 17;
-
 struct FwhtPlan {
   std::int64_t l1 = 0, l2 = 0, tile = 0;
   int max_stages = 10;
+  std::int64_t min_parallel = 1 << 17;
 };
 
 template <class T>
@@ -87,6 +88,7 @@ FwhtPlan fwht_plan(const FwhtOptions& o) {
   if (p.l2 < p.l1) p.l2 = p.l1;
   p.tile = elems(o.tile_bytes);
   p.max_stages = o.max_pass_stages < 1 ? 1 : o.max_pass_stages;
+  p.min_parallel = o.min_parallel;
   return p;
 }
 
@@ -118,53 +120,115 @@ template <class T>
   throw value_error("x: contains NaN or Inf");  // unreachable unless src changed concurrently
 }
 
-/// One pass applying the row strides 2^s0 .. 2^(s0+r-1) to `outer` matrices of rows x cols
-/// (contiguous columns), reading src and writing dst (which may alias src exactly). Tiles of
-/// 2^r rows x w columns are gathered into a contiguous buffer, transformed there (they form a
-/// contiguous array whose strides w, 2w, ... are the row strides), and scattered back.
+/// Geometry of one tiled pass applying the row strides 2^s0 .. 2^(s0+r-1) to `outer` matrices
+/// of rows x cols (contiguous columns): tiles of R = 2^r rows (spaced 2^s0 apart) x w columns.
+struct TileGeom {
+  std::int64_t R = 1, w = 1, clusters = 1, chunks = 1, tasks = 0, lo_mask = 0, step = 1;
+  int s0 = 0, r = 0;
+};
+
+template <class T>
+TileGeom tile_geometry(std::int64_t outer, std::int64_t rows, std::int64_t cols, int s0, int r,
+                       const FwhtPlan& plan) {
+  TileGeom g;
+  g.s0 = s0;
+  g.r = r;
+  g.R = std::int64_t{1} << r;
+  g.lo_mask = (std::int64_t{1} << s0) - 1;
+  g.step = std::int64_t{1} << s0;
+  const std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(T));
+  g.w = plan.tile / g.R;
+  if (g.w < line) g.w = line;
+  if (g.w > cols) g.w = cols;
+  g.clusters = rows / g.R;
+  g.chunks = (cols + g.w - 1) / g.w;
+  g.tasks = checked_mul(checked_mul(outer, g.clusters, "fwht"), g.chunks, "fwht");
+  return g;
+}
+
+/// Tile t of a pass: gather its 2^r rows x w columns into buf (contiguous; the row strides of
+/// the tile are then the strides w, 2w, ... of buf), transform, scale, scatter back. Returns
+/// false if (check) a NaN or Inf was gathered.
+template <class T>
+bool tile_task(std::int64_t t, const TileGeom& g, std::int64_t cols, const T* src,
+               const FwhtStrides& ss, T* dst, const FwhtStrides& ds, bool check, T scale, T* buf) {
+  const std::int64_t ch = t % g.chunks;
+  const std::int64_t rest = t / g.chunks;
+  const std::int64_t cl = rest % g.clusters;
+  const std::int64_t o = rest / g.clusters;
+  const std::int64_t base = ((cl & ~g.lo_mask) << g.r) | (cl & g.lo_mask);
+  const std::int64_t c0 = ch * g.w;
+  const std::int64_t wc = (c0 + g.w <= cols) ? g.w : cols - c0;
+  const T* sp = src + o * ss.outer + c0;
+  T* dp = dst + o * ds.outer + c0;
+  const std::size_t bytes = static_cast<std::size_t>(wc) * sizeof(T);
+  for (std::int64_t q = 0; q < g.R; ++q)
+    std::memcpy(buf + q * wc, sp + (base + q * g.step) * ss.n, bytes);
+  const bool ok = !check || all_finite(buf, g.R * wc);
+  fwht_sweep_stages(buf, g.R * wc, wc, g.R * wc);
+  if (scale != T(1)) scale_inplace(buf, g.R * wc, scale);
+  for (std::int64_t q = 0; q < g.R; ++q)
+    std::memcpy(dp + (base + q * g.step) * ds.n, buf + q * wc, bytes);
+  return ok;
+}
+
+/// One tiled pass over `outer` matrices of rows x cols, from src to dst (dst may alias src
+/// exactly), parallel over tiles.
 template <class T>
 void fwht_tile_pass(const T* src, const FwhtStrides& ss, T* dst, const FwhtStrides& ds,
                     std::int64_t outer, std::int64_t rows, std::int64_t cols, int s0, int r,
                     bool check, T scale, const FwhtPlan& plan, int nt, bool& nonfinite) {
-  const std::int64_t R = std::int64_t{1} << r;
-  const std::int64_t lo_mask = (std::int64_t{1} << s0) - 1;
-  const std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(T));
-  std::int64_t w = plan.tile / R;
-  if (w < line) w = line;
-  if (w > cols) w = cols;
-  const std::int64_t clusters = rows / R;
-  const std::int64_t chunks = (cols + w - 1) / w;
-  const std::int64_t tasks = checked_mul(checked_mul(outer, clusters, "fwht"), chunks, "fwht");
+  const TileGeom g = tile_geometry<T>(outer, rows, cols, s0, r, plan);
   const std::int64_t work = checked_mul(checked_mul(outer, rows, "fwht"), cols, "fwht");
-  const int threads = (work < kFwhtMinParallel || tasks < 2) ? 1 : nt;
+  const int threads = (work < plan.min_parallel || g.tasks < 2) ? 1 : nt;
   int bad = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1) reduction(| : bad)
   {
-    std::vector<T> buf(static_cast<std::size_t>(R * w));
+    std::unique_ptr<T[]> buf(new T[static_cast<std::size_t>(g.R * g.w)]);
 #pragma omp for schedule(static)
-    for (std::int64_t t = 0; t < tasks; ++t) {
-      const std::int64_t ch = t % chunks;
-      const std::int64_t rest = t / chunks;
-      const std::int64_t cl = rest % clusters;
-      const std::int64_t o = rest / clusters;
-      const std::int64_t base = ((cl & ~lo_mask) << r) | (cl & lo_mask);
-      const std::int64_t c0 = ch * w;
-      const std::int64_t wc = (c0 + w <= cols) ? w : cols - c0;
-      const std::int64_t step = std::int64_t{1} << s0;
-      const T* sp = src + o * ss.outer + c0;
-      T* dp = dst + o * ds.outer + c0;
-      for (std::int64_t q = 0; q < R; ++q)
-        std::memcpy(buf.data() + q * wc, sp + (base + q * step) * ss.n,
-                    static_cast<std::size_t>(wc) * sizeof(T));
-      if (check && !all_finite(buf.data(), R * wc)) bad = 1;
-      fwht_sweep_stages(buf.data(), R * wc, wc, R * wc);
-      if (scale != T(1)) scale_inplace(buf.data(), R * wc, scale);
-      for (std::int64_t q = 0; q < R; ++q)
-        std::memcpy(dp + (base + q * step) * ds.n, buf.data() + q * wc,
-                    static_cast<std::size_t>(wc) * sizeof(T));
-    }
+    for (std::int64_t t = 0; t < g.tasks; ++t)
+      if (!tile_task(t, g, cols, src, ss, dst, ds, check, scale, buf.get())) bad = 1;
   }
   if (bad) nonfinite = true;
+}
+
+/// One whole contiguous transform of length n by one thread: blocks of B in cache, then the
+/// tiled passes `groups` over the (n/B) x B view, all through the caller's buffer `buf`
+/// (at least max_tile_elems(...) elements). Returns false if (check) a NaN or Inf was read.
+template <class T>
+bool fwht_row_serial(const T* s, T* d, std::int64_t n, std::int64_t B,
+                     const std::vector<int>& groups, bool check, T scale, const FwhtPlan& plan,
+                     T* buf) {
+  bool ok = true;
+  for (std::int64_t b = 0; b < n; b += B)
+    ok = fwht_cached_block(s + b, d + b, B, plan.l1, check) && ok;
+  if (B == n) {
+    if (scale != T(1)) scale_inplace(d, n, scale);
+    return ok;
+  }
+  const FwhtStrides ms{0, B};
+  int s0 = 0;
+  for (std::size_t k = 0; k < groups.size(); ++k) {
+    const TileGeom g = tile_geometry<T>(1, n / B, B, s0, groups[k], plan);
+    const T sc = (k + 1 == groups.size()) ? scale : T(1);
+    for (std::int64_t t = 0; t < g.tasks; ++t) tile_task(t, g, B, d, ms, d, ms, false, sc, buf);
+    s0 += groups[k];
+  }
+  return ok;
+}
+
+/// Largest tile buffer (elements) the passes `groups` over an (n/B) x B view need.
+template <class T>
+std::int64_t max_tile_elems(std::int64_t n, std::int64_t B, const std::vector<int>& groups,
+                            const FwhtPlan& plan) {
+  std::int64_t m = 1;
+  int s0 = 0;
+  for (int r : groups) {
+    const TileGeom g = tile_geometry<T>(1, n / B, B, s0, r, plan);
+    if (g.R * g.w > m) m = g.R * g.w;
+    s0 += r;
+  }
+  return m;
 }
 
 }  // namespace detail
@@ -193,8 +257,7 @@ FwhtResult fwht(const T* src, const FwhtStrides& src_strides, T* dst,
     throw value_error("fwht: with inner == 1 the transform axis must be contiguous (stride 1)");
   if (src == dst && (src_strides.n != dst_strides.n || src_strides.outer != dst_strides.outer))
     throw value_error("fwht: in-place transform needs equal source and destination strides");
-  const std::int64_t total =
-      checked_mul(checked_mul(lay.outer, lay.n, "x"), lay.inner, "x");
+  const std::int64_t total = checked_mul(checked_mul(lay.outer, lay.n, "x"), lay.inner, "x");
   checked_bytes<T>(total, "x");
 
   FwhtResult res;
@@ -205,15 +268,35 @@ FwhtResult fwht(const T* src, const FwhtStrides& src_strides, T* dst,
 
   const detail::FwhtPlan plan = detail::fwht_plan<T>(opt);
   const int nt = res.n_threads;
-  const T scale = opt.normalized ? static_cast<T>(1.0 / std::sqrt(static_cast<double>(lay.n)))
-                                 : T(1);
+  const T scale =
+      opt.normalized ? static_cast<T>(1.0 / std::sqrt(static_cast<double>(lay.n))) : T(1);
   const int stages = ilog2(lay.n);
   bool nonfinite = false;
 
-  if (lay.inner == 1) {
+  if (lay.inner == 1 && lay.n > plan.l2 && nt > 1 && lay.outer >= nt &&
+      total >= plan.min_parallel &&
+      lay.n * static_cast<std::int64_t>(sizeof(T)) <= opt.row_cache_bytes) {
+    // A batch of rows that each fit the cache: one thread per row, all passes in cache, so
+    // memory is read and written once.
+    const std::int64_t B = plan.l2;
+    const auto groups = detail::split_stages(stages - ilog2(B), plan.max_stages);
+    const std::int64_t buf_elems = detail::max_tile_elems<T>(lay.n, B, groups, plan);
+    int bad = 0;
+#pragma omp parallel num_threads(nt) reduction(| : bad)
+    {
+      std::unique_ptr<T[]> buf(new T[static_cast<std::size_t>(buf_elems)]);
+#pragma omp for schedule(static)
+      for (std::int64_t o = 0; o < lay.outer; ++o)
+        if (!detail::fwht_row_serial(src + o * src_strides.outer, dst + o * dst_strides.outer,
+                                     lay.n, B, groups, opt.check_finite, scale, plan, buf.get()))
+          bad = 1;
+    }
+    nonfinite = bad != 0;
+    res.passes = 1;
+  } else if (lay.inner == 1) {
     // Pass 1: contiguous blocks of B elements, each transformed completely in cache. Blocks are
     // shrunk (not below L1 size) until every thread has one.
-    const int threads = total < detail::kFwhtMinParallel ? 1 : nt;
+    const int threads = total < plan.min_parallel ? 1 : nt;
     std::int64_t B = lay.n < plan.l2 ? lay.n : plan.l2;
     while (B > plan.l1 && lay.outer * (lay.n / B) < threads) B /= 2;
     const std::int64_t nb = lay.n / B;
@@ -266,8 +349,9 @@ FwhtResult fwht(const T* src, const FwhtStrides& src_strides, T* dst,
   }
   if (nonfinite) {
     if (src == dst)  // the input was overwritten: no location to report
-      throw value_error("x: contains NaN or Inf (the in-place output is undefined); pass "
-                        "check_finite=False to let non-finite values propagate");
+      throw value_error(
+          "x: contains NaN or Inf (the in-place output is undefined); pass "
+          "check_finite=False to let non-finite values propagate");
     detail::report_nonfinite(src, lay, src_strides);
   }
   return res;

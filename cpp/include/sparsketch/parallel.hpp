@@ -26,7 +26,9 @@ inline int resolve_threads(int requested) noexcept {
 }
 
 /// omp_get_max_threads(), or 1 without OpenMP.
-inline int max_threads() noexcept { return resolve_threads(0); }
+inline int max_threads() noexcept {
+  return resolve_threads(0);
+}
 
 /// Captures the first exception thrown inside a parallel region; rethrow() after the region.
 /// Usage:

@@ -31,8 +31,10 @@ constexpr std::uint32_t kPhiloxW1 = 0xBB67AE85u;  // key schedule (sqrt(3) - 1)
 inline void philox_round(Philox4x32Counter& c, const Philox4x32Key& k) noexcept {
   const std::uint64_t p0 = static_cast<std::uint64_t>(kPhiloxM0) * c[0];
   const std::uint64_t p1 = static_cast<std::uint64_t>(kPhiloxM1) * c[2];
-  const std::uint32_t hi0 = static_cast<std::uint32_t>(p0 >> 32), lo0 = static_cast<std::uint32_t>(p0);
-  const std::uint32_t hi1 = static_cast<std::uint32_t>(p1 >> 32), lo1 = static_cast<std::uint32_t>(p1);
+  const std::uint32_t hi0 = static_cast<std::uint32_t>(p0 >> 32),
+                      lo0 = static_cast<std::uint32_t>(p0);
+  const std::uint32_t hi1 = static_cast<std::uint32_t>(p1 >> 32),
+                      lo1 = static_cast<std::uint32_t>(p1);
   c = {hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0};
 }
 }  // namespace detail
@@ -73,9 +75,10 @@ class CounterRng {
 
   /// Four random 32-bit words for position i.
   Philox4x32Counter block(std::uint64_t i) const noexcept {
-    return philox4x32_10({static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i >> 32),
-                          static_cast<std::uint32_t>(tag_), static_cast<std::uint32_t>(tag_ >> 32)},
-                         {static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32)});
+    return philox4x32_10(
+        {static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i >> 32),
+         static_cast<std::uint32_t>(tag_), static_cast<std::uint32_t>(tag_ >> 32)},
+        {static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32)});
   }
 
   /// A 64-bit word for position i (words 0 and 1 of block i).

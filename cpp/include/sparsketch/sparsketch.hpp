@@ -2,6 +2,6 @@
 /// \file sparsketch.hpp
 /// Umbrella header: everything sparsketch offers to C++ users.
 #include "sparsketch/common.hpp"
+#include "sparsketch/fwht.hpp"
 #include "sparsketch/parallel.hpp"
 #include "sparsketch/random.hpp"
-#include "sparsketch/fwht.hpp"

@@ -187,7 +187,8 @@ inline bool fwht_cached_block(const T* src, T* dst, std::int64_t m, std::int64_t
   bool ok = true;
   for (std::int64_t j = 0; j < m; j += b)
     ok = (check ? fwht_l1_block<true>(src + j, dst + j, b)
-                : fwht_l1_block<false>(src + j, dst + j, b)) && ok;
+                : fwht_l1_block<false>(src + j, dst + j, b)) &&
+         ok;
   if (b < m) fwht_sweep_stages(dst, m, b, m);
   return ok;
 }
