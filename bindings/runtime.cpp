@@ -4,7 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <Eigen/Core>
+#include "sparsketch/detail/eigen.hpp"
 #include <array>
 #include <cstdint>
 

@@ -161,6 +161,18 @@ bool tile_task(std::int64_t t, const TileGeom& g, std::int64_t cols, const T* sr
   const std::int64_t wc = (c0 + g.w <= cols) ? g.w : cols - c0;
   const T* sp = src + o * ss.outer + c0;
   T* dp = dst + o * ds.outer + c0;
+  if (g.R <= 8 && src == dst && ss.n == ds.n && !check && wc % Simd<T>::W == 0) {
+    // Up to 8 rows: few enough streams for the cache's associativity, so sweep them in place
+    // (no gather/scatter copies).
+    T* p = dp + base * ds.n;
+    const std::int64_t h = g.step * ds.n;
+    if (g.R == 8) fwht_radix8(p, h, wc);
+    if (g.R == 4) fwht_radix4(p, h, wc);
+    if (g.R == 2) fwht_radix2(p, h, wc);
+    if (scale != T(1))
+      for (std::int64_t q = 0; q < g.R; ++q) scale_inplace(p + q * h, wc, scale);
+    return true;
+  }
   const std::size_t bytes = static_cast<std::size_t>(wc) * sizeof(T);
   for (std::int64_t q = 0; q < g.R; ++q)
     std::memcpy(buf + q * wc, sp + (base + q * g.step) * ss.n, bytes);
