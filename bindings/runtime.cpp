@@ -4,11 +4,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "sparsketch/detail/eigen.hpp"
 #include <array>
 #include <cstdint>
 
 #include "arrays.hpp"
+#include "sparsketch/detail/eigen.hpp"
 #include "sparsketch/detail/simd.hpp"
 #include "sparsketch/parallel.hpp"
 #include "sparsketch/random.hpp"
@@ -50,6 +50,17 @@ py::array_t<T> fill_stream(std::uint64_t seed, std::uint64_t tag, std::uint64_t 
   return out;
 }
 
+// _random_<name>(seed, tag, start, count, n_threads): draws start .. start+count-1 of a stream
+// (private; the tests use them to check thread independence and the distributions).
+template <class T, class F>
+void bind_stream(py::module_& m, const char* name, F f) {
+  m.def(
+      name,
+      [f](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
+          int n_threads) { return fill_stream<T>(seed, tag, start, count, n_threads, f); },
+      py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
+}
+
 }  // namespace
 
 void bind_runtime(py::module_& m) {
@@ -83,32 +94,11 @@ void bind_runtime(py::module_& m) {
         return philox4x32_10(ctr, key);
       },
       py::arg("counter"), py::arg("key"));
-  m.def(
-      "_random_uniform",
-      [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
-         int n_threads) {
-        return fill_stream<double>(
-            seed, tag, start, count, n_threads,
-            [](const CounterRng& r, std::uint64_t i) { return r.uniform(i); });
-      },
-      py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
-  m.def(
-      "_random_normal",
-      [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
-         int n_threads) {
-        return fill_stream<double>(
-            seed, tag, start, count, n_threads,
-            [](const CounterRng& r, std::uint64_t i) { return r.normal(i); });
-      },
-      py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
-  m.def(
-      "_random_rademacher",
-      [](std::uint64_t seed, std::uint64_t tag, std::uint64_t start, std::int64_t count,
-         int n_threads) {
-        return fill_stream<std::int8_t>(seed, tag, start, count, n_threads,
-                                        [](const CounterRng& r, std::uint64_t i) {
-                                          return static_cast<std::int8_t>(r.rademacher(i));
-                                        });
-      },
-      py::arg("seed"), py::arg("tag"), py::arg("start"), py::arg("count"), py::arg("n_threads"));
+  bind_stream<double>(m, "_random_uniform",
+                      [](const CounterRng& r, std::uint64_t i) { return r.uniform(i); });
+  bind_stream<double>(m, "_random_normal",
+                      [](const CounterRng& r, std::uint64_t i) { return r.normal(i); });
+  bind_stream<std::int8_t>(m, "_random_rademacher", [](const CounterRng& r, std::uint64_t i) {
+    return static_cast<std::int8_t>(r.rademacher(i));
+  });
 }
