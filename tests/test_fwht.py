@@ -198,6 +198,8 @@ def test_empty_batch_is_fine():
     (np.ones((4, 6)), 2, ValueError, "axis"),
     (np.ones((4, 6)), -3, ValueError, "axis"),
     (np.ones((4, 6)), 1.0, TypeError, "axis"),
+    (np.ones((4, 8)), -1.0, TypeError, "axis"),
+    (np.ones((4, 8)), True, TypeError, "axis"),
     (np.float64(3.0), -1, ValueError, "0-d"),
     (np.ones(4, np.complex128), -1, TypeError, "complex"),
     (np.ones(4, np.float16), -1, TypeError, "float16"),

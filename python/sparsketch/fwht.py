@@ -13,7 +13,6 @@ from ._validation import (as_float_array, check_bool, check_pow2, normalize_axis
 __all__ = ["fwht"]
 
 
-
 def _view3(a: np.ndarray, axis: int):
     """``a`` as an (outer, n, inner) view whose inner axis is contiguous (and whose transform
     axis is contiguous when inner == 1), or None when no such view exists without a copy."""
@@ -22,7 +21,10 @@ def _view3(a: np.ndarray, axis: int):
     n = shape[axis]
     inner = math.prod(shape[axis + 1:])
     try:
-        v = a.reshape((outer, n, inner), copy=False) if _RESHAPE_COPY_KW else _reshape_nocopy(a, (outer, n, inner))
+        if _RESHAPE_COPY_KW:
+            v = a.reshape((outer, n, inner), copy=False)
+        else:
+            v = _reshape_nocopy(a, (outer, n, inner))
     except (ValueError, AttributeError):
         return None
     item = a.itemsize
@@ -135,7 +137,7 @@ def fwht(x, axis=-1, *, normalized=False, out=None, overwrite_x=False, check_fin
     # fwht(x, out=y) on C-contiguous float arrays along the last axis. C++ checks the arrays
     # and returns None for anything else, which then takes the general path below (same
     # checks, same results).
-    if (type(x) is np.ndarray and (axis == -1 or axis == x.ndim - 1)
+    if (type(x) is np.ndarray and type(axis) is int and (axis == -1 or axis == x.ndim - 1)
             and (normalized is False or normalized is True)
             and (check_finite is True or check_finite is False)
             and (overwrite_x is False or overwrite_x is True)
