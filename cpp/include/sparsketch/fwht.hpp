@@ -193,13 +193,16 @@ void fwht_tile_pass(const T* src, const FwhtStrides& ss, T* dst, const FwhtStrid
   const TileGeom g = tile_geometry<T>(outer, rows, cols, s0, r, plan);
   const std::int64_t work = checked_mul(checked_mul(outer, rows, "fwht"), cols, "fwht");
   const int threads = (work < plan.min_parallel || g.tasks < 2) ? 1 : nt;
+  // Per-thread buffers are allocated here, outside the parallel region, so that a failed
+  // allocation throws (std::bad_alloc -> MemoryError) instead of crossing the region.
+  const std::int64_t per = g.R * g.w;
+  std::unique_ptr<T[]> bufs(
+      new T[static_cast<std::size_t>(checked_mul(per, threads, "fwht workspace"))]);
   int bad = 0;
-#pragma omp parallel num_threads(threads) if (threads > 1) reduction(| : bad)
-  {
-    std::unique_ptr<T[]> buf(new T[static_cast<std::size_t>(g.R * g.w)]);
-#pragma omp for schedule(static)
-    for (std::int64_t t = 0; t < g.tasks; ++t)
-      if (!tile_task(t, g, cols, src, ss, dst, ds, check, scale, buf.get())) bad = 1;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static) reduction(| : bad)
+  for (std::int64_t t = 0; t < g.tasks; ++t) {
+    T* buf = bufs.get() + per * thread_id();
+    if (!tile_task(t, g, cols, src, ss, dst, ds, check, scale, buf)) bad = 1;
   }
   if (bad) nonfinite = true;
 }
@@ -293,15 +296,15 @@ FwhtResult fwht(const T* src, const FwhtStrides& src_strides, T* dst,
     const std::int64_t B = plan.l2;
     const auto groups = detail::split_stages(stages - ilog2(B), plan.max_stages);
     const std::int64_t buf_elems = detail::max_tile_elems<T>(lay.n, B, groups, plan);
+    std::unique_ptr<T[]> bufs(
+        new T[static_cast<std::size_t>(checked_mul(buf_elems, nt, "fwht workspace"))]);
     int bad = 0;
-#pragma omp parallel num_threads(nt) reduction(| : bad)
-    {
-      std::unique_ptr<T[]> buf(new T[static_cast<std::size_t>(buf_elems)]);
-#pragma omp for schedule(static)
-      for (std::int64_t o = 0; o < lay.outer; ++o)
-        if (!detail::fwht_row_serial(src + o * src_strides.outer, dst + o * dst_strides.outer,
-                                     lay.n, B, groups, opt.check_finite, scale, plan, buf.get()))
-          bad = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
+    for (std::int64_t o = 0; o < lay.outer; ++o) {
+      T* buf = bufs.get() + buf_elems * thread_id();
+      if (!detail::fwht_row_serial(src + o * src_strides.outer, dst + o * dst_strides.outer,
+                                   lay.n, B, groups, opt.check_finite, scale, plan, buf))
+        bad = 1;
     }
     nonfinite = bad != 0;
     res.passes = 1;

@@ -25,6 +25,15 @@ inline int resolve_threads(int requested) noexcept {
 #endif
 }
 
+/// Index of the calling thread in the current team (0 outside a parallel region / no OpenMP).
+inline int thread_id() noexcept {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 /// omp_get_max_threads(), or 1 without OpenMP.
 inline int max_threads() noexcept {
   return resolve_threads(0);
