@@ -50,6 +50,18 @@ def write_results_md():
         for p in data.get("plots", []):
             parts.append(f"\n![{Path(p).stem}](results/{Path(p).name})")
     (HERE / "RESULTS.md").write_text("\n".join(parts) + "\n")
+    # The README shows each kernel's summary between <!-- <kernel>-summary:start/end --> markers.
+    readme = HERE.parent / "README.md"
+    text = readme.read_text()
+    for k in KERNELS:
+        f = HERE / "results" / f"{k}.json"
+        mod = importlib.import_module(f"kernels.{k}")
+        start, end = f"<!-- {k}-summary:start -->", f"<!-- {k}-summary:end -->"
+        if f.exists() and hasattr(mod, "summary") and start in text and end in text:
+            data = json.loads(f.read_text())
+            head, rest = text.split(start, 1)
+            text = head + start + "\n" + mod.summary(data["results"]) + "\n" + end + rest.split(end, 1)[1]
+    readme.write_text(text)
 
 
 def main(argv=None):

@@ -167,6 +167,25 @@ def table(results):
     return "\n".join(out)
 
 
+def summary(results):
+    """The short table the README shows (single vectors, both dtypes)."""
+    rows = ["| n | dtype | sparsketch | vs fht-cpu | vs fht-cpu, in place "
+            "| vs pyfwht (OpenMP, in place) | / memory floor `x*2.0` |",
+            "|---|---|---|---|---|---|---|"]
+    for r in results:
+        p, t = r["point"], r["times"]
+        if p["batch"] != 1 or p["L"] not in (10, 14, 18, 22, 24, 26):
+            continue
+        ours, ip = t["sparsketch"], t["sparsketch (in place)"]
+        fc = f"{t['fht-cpu'] / ours:.2f}x" if "fht-cpu" in t else "n/a"
+        fci = f"{t['fht-cpu (in place)'] / ip:.2f}x" if "fht-cpu (in place)" in t else "n/a"
+        py = (f"{t['pyfwht openmp (in place)'] / ip:.2f}x" if "pyfwht openmp (in place)" in t
+              else "n/a (float64 only)")
+        rows.append(f"| 2^{p['L']} | {p['dtype']} | {_fmt(ours)} | {fc} | {fci} | {py} "
+                    f"| {ours / t['floor: x * 2.0']:.2f} |")
+    return "\n".join(rows)
+
+
 def _fmt(t):
     if t is None:
         return "n/a"
