@@ -20,7 +20,7 @@ class Case:
     make: Callable  # make(rng, dtype) -> valid input
     empty: Callable  # () -> a valid empty input, or None if empty input must raise
     bad: list  # [(input, exception, match)]
-    nan_policy: str  # "raise" (default) with a documented opt-out
+    nan_optout: dict | None  # keyword that lets NaN propagate, or None if NaN always raises
 
 
 CASES = [
@@ -30,8 +30,19 @@ CASES = [
         make=lambda rng, dt: rng.standard_normal((6, 64)).astype(dt),
         empty=lambda: np.empty((0, 16)),
         bad=[(np.ones(6), ValueError, "x"), (np.ones(4, complex), TypeError, "x")],
-        nan_policy="raise",
+        nan_optout={"check_finite": False},
     ),
+] + [
+    Case(
+        name=f"sketch-{kind}",
+        call=(lambda kind: lambda x, **kw: sparsketch.sketch(x, 16, kind, seed=0, **kw))(kind),
+        make=lambda rng, dt: rng.standard_normal((64, 6)).astype(dt),
+        empty=lambda: np.empty((40, 0)),
+        bad=[(np.ones((3, 2, 2)), ValueError, "A"), (np.ones((4, 2), complex), TypeError, "A"),
+             (np.ones((0, 3)), ValueError, "A")],
+        nan_optout=None,
+    )
+    for kind in sparsketch.SKETCH_KINDS
 ]
 
 
@@ -48,21 +59,24 @@ def test_non_contiguous_matches_contiguous(case, rng, dtype):
     x = case.make(rng, dtype)
     wide = np.zeros((x.shape[0], 2 * x.shape[1]), dtype)
     wide[:, ::2] = x
-    np.testing.assert_array_equal(case.call(wide[:, ::2]), case.call(np.ascontiguousarray(x)))
+    # Equal to rounding (a Gaussian sketch's GEMM may block a strided operand differently).
+    ref = case.call(np.ascontiguousarray(x))
+    np.testing.assert_allclose(case.call(wide[:, ::2]), ref, rtol=0,
+                               atol=100 * np.finfo(dtype).eps * np.abs(ref).max())
 
 
 def test_empty_input(case):
     e = case.empty()
-    assert case.call(e).shape == e.shape
+    assert case.call(e).size == 0
 
 
 def test_nan_policy(case, rng):
     x = case.make(rng, np.float64)
     x[0, 0] = np.nan
-    assert case.nan_policy == "raise"
     with pytest.raises(ValueError, match="NaN"):
         case.call(x)
-    case.call(x, check_finite=False)  # documented opt-out
+    if case.nan_optout is not None:
+        case.call(x, **case.nan_optout)  # documented opt-out
 
 
 def test_thread_invariance(case, rng):

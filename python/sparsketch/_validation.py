@@ -14,9 +14,9 @@ import numpy as np
 _FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _is_sparse(x) -> bool:
-    mod = type(x).__module__
-    return mod.startswith("scipy.sparse")
+def is_sparse(x) -> bool:
+    """True for scipy.sparse matrices and arrays (checked without importing scipy)."""
+    return type(x).__module__.startswith("scipy.sparse")
 
 
 def as_float_array(x, name: str) -> np.ndarray:
@@ -25,7 +25,7 @@ def as_float_array(x, name: str) -> np.ndarray:
     Integer and bool input becomes float64 (a copy). Anything else raises TypeError.
     """
     if type(x) is not np.ndarray:
-        if _is_sparse(x):
+        if is_sparse(x):
             raise TypeError(f"{name}: expected a dense array, got {type(x).__name__} "
                             f"(scipy.sparse); convert with .toarray()")
         if isinstance(x, np.ndarray):  # subclasses (np.matrix, masked arrays)

@@ -3,5 +3,6 @@
 /// Umbrella header: everything sparsketch offers to C++ users.
 #include "sparsketch/common.hpp"
 #include "sparsketch/fwht.hpp"
+#include "sparsketch/sketch.hpp"
 #include "sparsketch/parallel.hpp"
 #include "sparsketch/random.hpp"
