@@ -2,11 +2,12 @@
 // input, converts it (dense: float32/float64 with non-negative strides; sparse: CSR or CSC
 // with int32/int64 indices), allocates the zeroed output and calls one of these.
 
+#include "sparsketch/sketch.hpp"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "arrays.hpp"
-#include "sparsketch/sketch.hpp"
 
 namespace py = pybind11;
 using namespace sparsketch;
@@ -87,7 +88,7 @@ void bind_sketch(py::module_& m) {
         py::arg("zeta"), py::arg("A"), py::arg("out"), py::arg("n_threads"),
         "out = S @ A for a dense 2-D A; see sparsketch.sketch.");
   m.def("sketch_sparse", &sketch_sparse_py, py::arg("kind"), py::arg("m"), py::arg("seed"),
-        py::arg("zeta"), py::arg("csr"), py::arg("indptr"), py::arg("indices"),
-        py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("out"),
-        py::arg("n_threads"), "out = S @ A for A in CSR or CSC form; see sparsketch.sketch.");
+        py::arg("zeta"), py::arg("csr"), py::arg("indptr"), py::arg("indices"), py::arg("data"),
+        py::arg("n_rows"), py::arg("n_cols"), py::arg("out"), py::arg("n_threads"),
+        "out = S @ A for A in CSR or CSC form; see sparsketch.sketch.");
 }

@@ -16,6 +16,7 @@ from . import exceptions
 from ._config import get_cmake_dir, get_include, get_num_threads, set_num_threads, show_config
 from ._core import build_info as _build_info
 from .fwht import fwht
+from .lstsq import LstsqResult, lstsq
 from .sketch import SKETCH_KINDS, SketchOperator, sketch
 
 __version__: str = _build_info()["version"]
@@ -30,6 +31,8 @@ __all__ = [
     "get_cmake_dir",
     "get_include",
     "get_num_threads",
+    "LstsqResult",
+    "lstsq",
     "set_num_threads",
     "show_config",
 ]

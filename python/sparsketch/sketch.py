@@ -108,7 +108,10 @@ class SketchOperator:
         """``S @ A`` for ``A`` with ``n`` rows: a dense array (1-D or 2-D, any layout) or a
         scipy.sparse matrix/array. Returns a dense ndarray of A's float dtype (float64 for
         integer input) and shape ``(m,)`` or ``(m, d)``."""
-        nt = resolve_n_threads(n_threads)
+        return self._apply(A, resolve_n_threads(n_threads))
+
+    def _apply(self, A, nt: int) -> np.ndarray:
+        """apply() with the thread count already resolved (0: OpenMP's default)."""
         if is_sparse(A):
             return self._apply_sparse(A, nt)
         return self._apply_dense(as_float_array(A, "A"), nt)

@@ -113,6 +113,10 @@ struct DenseView {
   bool f_contiguous() const { return row_stride == 1 && (n_cols <= 1 || col_stride == n_rows); }
 };
 
+/// A dense read-only view for inputs.
+template <class Scalar>
+using ConstDenseView = DenseView<const Scalar>;
+
 /// Compressed sparse rows: row i holds indices[indptr[i] .. indptr[i+1]) and the matching
 /// values. `Index` is the storage type of indptr and indices (int32 or int64).
 template <class Scalar, class Index>

@@ -302,8 +302,8 @@ FwhtResult fwht(const T* src, const FwhtStrides& src_strides, T* dst,
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(| : bad)
     for (std::int64_t o = 0; o < lay.outer; ++o) {
       T* buf = bufs.get() + buf_elems * thread_id();
-      if (!detail::fwht_row_serial(src + o * src_strides.outer, dst + o * dst_strides.outer,
-                                   lay.n, B, groups, opt.check_finite, scale, plan, buf))
+      if (!detail::fwht_row_serial(src + o * src_strides.outer, dst + o * dst_strides.outer, lay.n,
+                                   B, groups, opt.check_finite, scale, plan, buf))
         bad = 1;
     }
     nonfinite = bad != 0;

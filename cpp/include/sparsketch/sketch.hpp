@@ -64,15 +64,12 @@ struct SketchSpec {
   int zeta = 8;  ///< nonzeros per column (sparse_sign); clipped to m
 };
 
-/// A dense read-only view for inputs.
-template <class T>
-using ConstDenseView = DenseView<const T>;
-
 namespace detail {
 
 inline void check_spec(const SketchSpec& s) {
   if (s.m < 1) throw value_error("m: sketch size must be >= 1, got " + std::to_string(s.m));
-  if (s.n < 1) throw value_error("A: needs at least one row to sketch, got n = " + std::to_string(s.n));
+  if (s.n < 1)
+    throw value_error("A: needs at least one row to sketch, got n = " + std::to_string(s.n));
   if (s.kind == SketchKind::sparse_sign && s.zeta < 1)
     throw value_error("zeta: must be >= 1, got " + std::to_string(s.zeta));
   if (s.kind == SketchKind::srht) {
@@ -90,21 +87,20 @@ inline void check_spec(const SketchSpec& s) {
 struct HashSketch {
   std::int64_t m = 0, n = 0;
   int zeta = 1;
-  double value = 1.0;                  ///< magnitude of every nonzero
+  double value = 1.0;                    ///< magnitude of every nonzero
   std::vector<std::int64_t> bucket_ptr;  ///< m + 1: entries of output row i
   std::vector<std::int64_t> bucket_col;  ///< the column j of each entry, ascending per row
   std::vector<std::int8_t> bucket_sign;
-  std::vector<std::int64_t> rows;       ///< n * zeta: row of (j, k)
-  std::vector<std::int8_t> signs;       ///< n * zeta
+  std::vector<std::int64_t> rows;  ///< n * zeta: row of (j, k)
+  std::vector<std::int8_t> signs;  ///< n * zeta
 };
 
 inline HashSketch make_hash_sketch(const SketchSpec& s, int nt) {
   HashSketch h;
   h.m = s.m;
   h.n = s.n;
-  h.zeta = s.kind == SketchKind::countsketch
-               ? 1
-               : static_cast<int>(std::min<std::int64_t>(s.zeta, s.m));
+  h.zeta =
+      s.kind == SketchKind::countsketch ? 1 : static_cast<int>(std::min<std::int64_t>(s.zeta, s.m));
   h.value = s.kind == SketchKind::countsketch ? 1.0 : 1.0 / std::sqrt(static_cast<double>(h.zeta));
   const std::int64_t z = h.zeta;
   const std::int64_t total = checked_mul(s.n, z, "sketch hash");
@@ -266,10 +262,14 @@ void sketch_dense(const SketchSpec& s, const ConstDenseView<T>& A, const DenseVi
       const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(s.m)));
       // Columns in chunks of dc: W (n' x dc, each column contiguous) = D A[:, chunk] padded,
       // FWHT of every column, then keep the sampled rows.
-      const std::int64_t dc = std::max<std::int64_t>(1, std::min<std::int64_t>(d, (std::int64_t{64} << 20) / (np2 * static_cast<std::int64_t>(sizeof(T))) ));
-      std::unique_ptr<T[]> W(new T[static_cast<std::size_t>(checked_mul(np2, dc, "srht workspace"))]);
+      const std::int64_t dc = std::max<std::int64_t>(
+          1, std::min<std::int64_t>(
+                 d, (std::int64_t{64} << 20) / (np2 * static_cast<std::int64_t>(sizeof(T)))));
+      std::unique_ptr<T[]> W(
+          new T[static_cast<std::size_t>(checked_mul(np2, dc, "srht workspace"))]);
       std::vector<T> sign(static_cast<std::size_t>(s.n));
-      for (std::int64_t j = 0; j < s.n; ++j) sign[j] = static_cast<T>(sg.rademacher(static_cast<std::uint64_t>(j)));
+      for (std::int64_t j = 0; j < s.n; ++j)
+        sign[j] = static_cast<T>(sg.rademacher(static_cast<std::uint64_t>(j)));
       FwhtOptions fo;
       fo.n_threads = nt;
       for (std::int64_t c0 = 0; c0 < d; c0 += dc) {
