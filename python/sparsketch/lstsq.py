@@ -95,7 +95,10 @@ def _prepare(A, b):
         import scipy.sparse as sp
         if A.ndim != 2:
             raise ValueError("A: expected a 2-D sparse matrix")
-        A = sp.csr_array(A)  # canonical CSR for the passes (no copy if already CSR)
+        A = sp.csr_array(A)  # CSR for the passes (no copy if already CSR)
+        if not A.has_canonical_format:  # sorted, duplicate-free: results independent of format
+            A = A.copy()
+            A.sum_duplicates()
         data = as_float_array(A.data, "A.data")
         indices, indptr = A.indices, A.indptr
         if indices.dtype != indptr.dtype or indices.dtype not in (np.int32, np.int64):
