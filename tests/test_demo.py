@@ -12,7 +12,9 @@ from sparsketch.__main__ import demo
 def test_demo_rows_are_accurate():
     buf = io.StringIO()
     rows = demo(out=buf)
-    assert {r["kernel"] for r in rows} >= {"fwht float64", "fwht float32 batch", "fwht round trip"}
+    assert {r["kernel"] for r in rows} >= {"fwht float64", "fwht float32 batch", "fwht round trip",
+                                          "sketch sparse_sign", "sketch srht",
+                                          "lstsq precondition"}
     for r in rows:
         assert r["error"] < 1e-5 and r["time"] > 0, r
     assert "fwht float64" in buf.getvalue()

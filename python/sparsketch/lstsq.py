@@ -33,7 +33,8 @@ class LstsqResult:
     passes : int
         Passes over A after the sketch (each gradient / inner iteration reads A once).
     converged : bool
-        Whether every right-hand side met the stopping test (see :func:`lstsq`).
+        Whether every right-hand side meets the stopping test (see :func:`lstsq`) at ``x``.
+        For ``method="sketch"`` this is usually False: that answer is approximate by design.
     rank : int
         Numerical rank of A (of the sketch S A for the sketched methods).
     method : str
@@ -299,8 +300,8 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
         G, rr, fro = op.residual_gradient(B, np.asfortranarray(x), want_frob=True)
         passes = 1
         times["residual"] = time.perf_counter() - t0
-        return _result(x, G, rr, fro, B, vec, rtol, iterations, passes, True, rank, "sketch",
-                       kind, m, S.seed, times, t_start, converged=None)
+        return _result(x, G, rr, fro, B, vec, rtol, iterations, passes, rank, "sketch", kind, m,
+                       S.seed, times, t_start)
 
     # 3. Iterative refinement rounds, CG on the preconditioned normal equations in each.
     t0 = time.perf_counter()
@@ -308,10 +309,8 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
     G, rr, fro = op.residual_gradient(B, np.asfortranarray(x), want_frob=True)
     passes += 1
     best = None
-    converged = False
     for _round in range(4):
         if _stop_test(G, rr, fro, x, B, rtol).all():
-            converged = True
             break
         gnorm = np.linalg.norm(G, axis=0)
         if best is not None and np.all(gnorm >= 0.5 * best):
@@ -349,9 +348,8 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
         if iterations >= maxiter:
             break
     times["iterate"] = time.perf_counter() - t0
-    return _result(x, G, rr, fro, B, vec, rtol, iterations, passes, converged, rank,
-                   "precondition", kind, m, S.seed, times, t_start,
-                   converged=None if not converged else True)
+    return _result(x, G, rr, fro, B, vec, rtol, iterations, passes, rank, "precondition", kind,
+                   m, S.seed, times, t_start)
 
 
 def _stop_test(G, rr, fro, x, B, rtol):
@@ -363,8 +361,9 @@ def _stop_test(G, rr, fro, x, B, rtol):
     return (gnorm <= rtol * afro * rnorm) | (rnorm <= rtol * (afro * xnorm + bnorm))
 
 
-def _result(x, G, rr, fro, B, vec, rtol, iterations, passes, conv_flag, rank, method, kind, m,
-            seed, times, t_start, converged=None):
+def _result(x, G, rr, fro, B, vec, rtol, iterations, passes, rank, method, kind, m, seed, times,
+            t_start):
+    """Package the answer; `converged` is the stopping test evaluated at the returned x."""
     ok = _stop_test(G, rr, fro, x, B, rtol)
     afro = math.sqrt(max(fro, 0.0))
     rnorm = np.sqrt(np.maximum(rr, 0))
@@ -375,6 +374,6 @@ def _result(x, G, rr, fro, B, vec, rtol, iterations, passes, conv_flag, rank, me
         x=x[:, 0] if vec else x,
         residual_norm=float(rnorm[0]) if vec else rnorm,
         iterations=iterations, passes=passes,
-        converged=bool(ok.all()) if converged is None else converged,
+        converged=bool(ok.all()),
         rank=rank, method=method, sketch=kind, sketch_size=m, seed=seed,
         gradient_norm=float(gn[0]) if vec else gn, times=times)
