@@ -71,6 +71,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for every implementation (default: all)")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--only", default=None,
+                    help="run only the grid points whose description contains this text and "
+                         "merge them into the existing results (the others keep their numbers)")
     args = ap.parse_args(argv)
     import sparsketch
     threads = args.threads or sparsketch.get_num_threads()
@@ -81,12 +84,21 @@ def main(argv=None):
         mod = importlib.import_module(f"kernels.{k}")
         results, notes = [], []
         for point in mod.grid(args.quick):
+            if args.only and args.only not in repr(point):
+                continue
             t0 = time.perf_counter()
             r = mod.run_point(point, threads, median_time)
             results.append(r)
             notes += r["notes"]
             summary = ", ".join(f"{n}={v * 1e6:.1f}us" for n, v in r["times"].items())
             print(f"[{k}] {point} ({time.perf_counter() - t0:.1f}s): {summary}", flush=True)
+        old_file = HERE / "results" / f"{k}.json"
+        if args.only and old_file.exists():  # keep the points not rerun, in grid order
+            old = json.loads(old_file.read_text())
+            fresh = {repr(r["point"]): r for r in results}
+            merged = [fresh.pop(repr(r["point"]), r) for r in old["results"]]
+            results = merged + list(fresh.values())
+            notes = sorted(set(notes) | set(old.get("notes", [])))
         data = {"kernel": k, "threads": threads, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": machine_info(), "results": results, "notes": notes}
         if args.no_write:

@@ -6,6 +6,7 @@
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include "arrays.hpp"
 
@@ -48,6 +49,30 @@ void sketch_dense_py(int kind, std::int64_t m, std::uint64_t seed, int zeta, py:
   });
 }
 
+// Several dense (A_i, out_i) pairs with one operator: the hash tables are built once.
+void sketch_dense_multi_py(int kind, std::int64_t m, std::uint64_t seed, int zeta,
+                           std::vector<py::array> As, std::vector<py::array> Cs, int n_threads) {
+  if (As.empty() || As.size() != Cs.size()) throw value_error("A: expected matching lists");
+  bind::dispatch_float(As[0], "A", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    std::vector<ConstDenseView<T>> av;
+    std::vector<DenseView<T>> cv;
+    for (std::size_t i = 0; i < As.size(); ++i) {
+      bind::require_dtype<T>(As[i], "A");
+      bind::require_dtype<T>(Cs[i], "out");
+      if (As[i].ndim() != 2 || As[i].shape(0) != As[0].shape(0))
+        throw type_error("A: expected 2-D arrays with the same number of rows");
+      av.push_back(ConstDenseView<T>{static_cast<const T*>(As[i].data()), As[i].shape(0),
+                                     As[i].shape(1), bind::elem_stride(As[i], 0, "A"),
+                                     bind::elem_stride(As[i], 1, "A")});
+      cv.push_back(out_view<T>(Cs[i]));
+    }
+    const SketchSpec s = make_spec(kind, m, As[0].shape(0), seed, zeta);
+    py::gil_scoped_release release;
+    sketch_dense_multi(s, av, cv, n_threads);
+  });
+}
+
 // CSR (csr=true) or CSC (csr=false) arrays of an n_rows x n_cols matrix A.
 void sketch_sparse_py(int kind, std::int64_t m, std::uint64_t seed, int zeta, bool csr,
                       py::array indptr, py::array indices, py::array values, std::int64_t n_rows,
@@ -87,6 +112,9 @@ void bind_sketch(py::module_& m) {
   m.def("sketch_dense", &sketch_dense_py, py::arg("kind"), py::arg("m"), py::arg("seed"),
         py::arg("zeta"), py::arg("A"), py::arg("out"), py::arg("n_threads"),
         "out = S @ A for a dense 2-D A; see sparsketch.sketch.");
+  m.def("sketch_dense_multi", &sketch_dense_multi_py, py::arg("kind"), py::arg("m"),
+        py::arg("seed"), py::arg("zeta"), py::arg("As"), py::arg("outs"), py::arg("n_threads"),
+        "outs[i] = S @ As[i] for dense 2-D arrays with one operator S.");
   m.def("sketch_sparse", &sketch_sparse_py, py::arg("kind"), py::arg("m"), py::arg("seed"),
         py::arg("zeta"), py::arg("csr"), py::arg("indptr"), py::arg("indices"), py::arg("data"),
         py::arg("n_rows"), py::arg("n_cols"), py::arg("out"), py::arg("n_threads"),

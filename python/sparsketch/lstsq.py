@@ -175,9 +175,11 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
         Sketch kind; "auto" is "sparse_sign" (zeta = 8) for "precondition" and "srht" for
         "sketch" (the dense sketch that carries the l-infinity guarantee).
     sketch_size : int, optional
-        Rows ``m`` of the sketch. Default for "precondition": ``4 d`` (a distortion of about
-        ``1/2``, so each CG iteration gains about a factor 3; larger m costs a bigger QR), for
-        "sketch": ``min(n, 20 d)``.
+        Rows ``m`` of the sketch. Default for "precondition": ``m = c d`` with
+        ``c = clip(work / (25 d^2), 4, 40)``, ``work`` = ``n d`` (dense) or ``nnz(A)``: a larger
+        sketch means fewer CG passes over A (the distortion ~ sqrt(d/m) sets the convergence
+        rate) but a bigger QR (``2 m d^2`` flops), so tall-and-thin problems get larger ``c``.
+        For "sketch": ``min(n, 20 d)``.
     rtol : float, optional
         Stop when ``||A^T r|| <= rtol ||A||_F ||r||`` (least-squares optimality, LSQR's test) or
         ``||r|| <= rtol (||A||_F ||x|| + ||b||)`` (consistent systems). Default
@@ -242,7 +244,13 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
                          f"use method='lapack'")
     kind = sketch if sketch != "auto" else ("srht" if method == "sketch" else "sparse_sign")
     if sketch_size is None:
-        m = 4 * d if method == "precondition" else 20 * d
+        if method == "precondition":
+            # Balance the QR of S A (~2 m d^2 flops) against CG passes over A (~nnz(A) each;
+            # their number falls like 1/log(m/d)): m/d = work per pass / (25 d^2), in [4, 40].
+            work = A.nnz if is_sparse(A) else n * d
+            m = d * int(min(40, max(4, round(work / (25 * d * d)))))
+        else:
+            m = 20 * d
         m = max(d + k + 1, min(m, n))
     else:
         m = check_int(sketch_size, "sketch_size", minimum=1)
@@ -260,8 +268,10 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
     # 1. Sketch A and b with the same S.
     t0 = time.perf_counter()
     S = SketchOperator(kind, m, n, seed=normalize_seed(seed))
-    SA = S._apply(A, nt)
-    SB = S._apply(B, nt)
+    if is_sparse(A):
+        SA, SB = S._apply(A, nt), S._apply(B, nt)
+    else:
+        SA, SB = S._apply_dense_multi([A, B], nt)
     times["sketch"] = time.perf_counter() - t0
 
     # 2. Factor S A; x0 = sketch-and-solve solution.

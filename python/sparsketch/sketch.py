@@ -133,6 +133,19 @@ class SketchOperator:
             _core.sketch_dense(_KIND_ID[self.kind], self.m, self.seed, self.zeta, A2, out, nt)
         return out[:, 0] if vec else out
 
+    def _apply_dense_multi(self, arrays, nt: int) -> list:
+        """[S @ X for X in arrays] for validated 2-D float arrays of one dtype with n rows,
+        sharing the hash tables of a hash sketch (built once)."""
+        outs, ins = [], []
+        for X in arrays:
+            if any(st < 0 for st in X.strides):
+                X = np.ascontiguousarray(X)
+            order = "F" if (X.flags.f_contiguous and not X.flags.c_contiguous) else "C"
+            ins.append(X)
+            outs.append(np.empty((self.m, X.shape[1]), dtype=X.dtype, order=order))
+        _core.sketch_dense_multi(_KIND_ID[self.kind], self.m, self.seed, self.zeta, ins, outs, nt)
+        return outs
+
     def _check_rows(self, n_rows):
         if n_rows != self.n:
             raise ValueError(f"A: expected {self.n} rows (the operator is {self.m} x {self.n}), "

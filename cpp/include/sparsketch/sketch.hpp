@@ -108,22 +108,34 @@ inline HashSketch make_hash_sketch(const SketchSpec& s, int nt) {
   h.signs.resize(static_cast<std::size_t>(total));
   const CounterRng hash(s.seed, StreamTag::sketch_hash), sg(s.seed, StreamTag::sketch_signs);
   const int threads = s.n < 4096 ? 1 : nt;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-  for (std::int64_t j = 0; j < s.n; ++j) {
-    std::int64_t* r = h.rows.data() + j * z;
-    // Floyd: for t = m-zeta .. m-1 draw x in [0, t]; take t if x was already taken.
-    for (std::int64_t k = 0; k < z; ++k) {
-      const std::int64_t t = s.m - z + k;
-      std::int64_t x = static_cast<std::int64_t>(
-          hash.below(static_cast<std::uint64_t>(j * z + k), static_cast<std::uint64_t>(t + 1)));
-      for (std::int64_t q = 0; q < k; ++q)
-        if (r[q] == x) {
-          x = t;
-          break;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    std::uint64_t cached = ~std::uint64_t{0};
+    Philox4x32Counter words{};
+#pragma omp for schedule(static)
+    for (std::int64_t j = 0; j < s.n; ++j) {
+      std::int64_t* r = h.rows.data() + j * z;
+      // Floyd: for t = m-zeta .. m-1 draw x in [0, t]; take t if x was already taken.
+      for (std::int64_t k = 0; k < z; ++k) {
+        const std::int64_t t = s.m - z + k;
+        std::int64_t x = static_cast<std::int64_t>(
+            hash.below(static_cast<std::uint64_t>(j * z + k), static_cast<std::uint64_t>(t + 1)));
+        for (std::int64_t q = 0; q < k; ++q)
+          if (r[q] == x) {
+            x = t;
+            break;
+          }
+        r[k] = x;
+        // Sign = bit (p mod 128) of Philox block p / 128 of stream sketch_signs, p = j*z + k (the
+        // definition of CounterRng::rademacher), with the block cached across consecutive p.
+        const std::uint64_t pos = static_cast<std::uint64_t>(j * z + k);
+        if ((pos >> 7) != cached) {
+          cached = pos >> 7;
+          words = sg.block(cached);
         }
-      r[k] = x;
-      h.signs[static_cast<std::size_t>(j * z + k)] =
-          static_cast<std::int8_t>(sg.rademacher(static_cast<std::uint64_t>(j * z + k)));
+        const unsigned bit = static_cast<unsigned>(pos & 127u);
+        h.signs[static_cast<std::size_t>(pos)] = ((words[bit >> 5] >> (bit & 31u)) & 1u) ? -1 : 1;
+      }
     }
   }
   // Counting sort of the entries by output row, stable in (j, k).
@@ -164,14 +176,10 @@ inline std::vector<std::int64_t> srht_rows(std::uint64_t seed, std::int64_t m, s
 
 }  // namespace detail
 
-/// C = S A for a dense A (n x d, any strides) into a dense C (m x d, any strides; overwritten).
-/// Threads: OpenMP; output entries are summed in a fixed order, so results do not depend on the
-/// thread count. float32 inputs are summed in float32 (each entry of S A is a sum of at most n
-/// terms, relative error <= n eps in the worst case, ~sqrt(n) eps typically - far below the
-/// embedding distortion a sketch is used for).
+namespace detail {
 template <class T>
-void sketch_dense(const SketchSpec& s, const ConstDenseView<T>& A, const DenseView<T>& C,
-                  int n_threads = 0) {
+void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const DenseView<T>& C,
+                       int n_threads, const HashSketch* prebuilt) {
   detail::check_spec(s);
   if (A.n_rows != s.n)
     throw value_error("A: expected " + std::to_string(s.n) + " rows, got " +
@@ -183,7 +191,12 @@ void sketch_dense(const SketchSpec& s, const ConstDenseView<T>& A, const DenseVi
   switch (s.kind) {
     case SketchKind::countsketch:
     case SketchKind::sparse_sign: {
-      const detail::HashSketch h = detail::make_hash_sketch(s, nt);
+      detail::HashSketch built;
+      if (prebuilt == nullptr) {
+        built = detail::make_hash_sketch(s, nt);
+        prebuilt = &built;
+      }
+      const detail::HashSketch& h = *prebuilt;
       const T val = static_cast<T>(h.value);
       detail::zero_output(C, nt);
       if (A.col_stride == 1 || A.row_stride != 1) {
@@ -192,10 +205,16 @@ void sketch_dense(const SketchSpec& s, const ConstDenseView<T>& A, const DenseVi
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 16)
         for (std::int64_t i = 0; i < s.m; ++i) {
           T* ci = &C(i, 0);
-          for (std::int64_t e = h.bucket_ptr[i]; e < h.bucket_ptr[i + 1]; ++e) {
+          const std::int64_t e_end = h.bucket_ptr[i + 1];
+          for (std::int64_t e = h.bucket_ptr[i]; e < e_end; ++e) {
             const std::int64_t j = h.bucket_col[e];
             const T w = h.bucket_sign[e] > 0 ? val : -val;
             const T* aj = &A(j, 0);
+            if (e + 8 < e_end) {  // rows arrive in random order: fetch ahead
+              const char* nx = reinterpret_cast<const char*>(&A(h.bucket_col[e + 8], 0));
+              __builtin_prefetch(nx);
+              __builtin_prefetch(nx + 64);
+            }
             for (std::int64_t c = 0; c < d; ++c) ci[c * C.col_stride] += w * aj[c * A.col_stride];
           }
         }
@@ -289,6 +308,32 @@ void sketch_dense(const SketchSpec& s, const ConstDenseView<T>& A, const DenseVi
       return;
     }
   }
+}
+}  // namespace detail
+
+/// C = S A for a dense A (n x d, any strides) into a dense C (m x d, any strides; overwritten).
+/// Threads: OpenMP; output entries are summed in a fixed order, so results do not depend on the
+/// thread count. float32 inputs are summed in float32 (each entry of S A is a sum of at most n
+/// terms, relative error <= n eps in the worst case, ~sqrt(n) eps typically - far below the
+/// embedding distortion a sketch is used for).
+template <class T>
+void sketch_dense(const SketchSpec& s, const ConstDenseView<T>& A, const DenseView<T>& C,
+                  int n_threads = 0) {
+  detail::sketch_dense_impl(s, A, C, n_threads, nullptr);
+}
+
+/// C_i = S A_i for several dense matrices with the same operator S (e.g. A and b of a least-
+/// squares problem): a hash sketch's tables are built once. Same guarantees as sketch_dense.
+template <class T>
+void sketch_dense_multi(const SketchSpec& s, const std::vector<ConstDenseView<T>>& As,
+                        const std::vector<DenseView<T>>& Cs, int n_threads = 0) {
+  if (As.size() != Cs.size()) throw value_error("sketch_dense_multi: inputs and outputs differ");
+  detail::check_spec(s);
+  detail::HashSketch h;
+  const bool hash = s.kind == SketchKind::countsketch || s.kind == SketchKind::sparse_sign;
+  if (hash && !As.empty()) h = detail::make_hash_sketch(s, resolve_threads(n_threads));
+  for (std::size_t i = 0; i < As.size(); ++i)
+    detail::sketch_dense_impl(s, As[i], Cs[i], n_threads, hash ? &h : nullptr);
 }
 
 /// C = S A for A in CSR (n x d). Index = int32 or int64. Same contract as sketch_dense; for
