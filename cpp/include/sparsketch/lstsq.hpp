@@ -72,6 +72,38 @@ void sum_partials(const std::vector<ColMat<T>>& parts, const DenseView<T>& out) 
     }
 }
 
+/// Runs body(c, r_begin, r_end, part, sums) for every fixed chunk c of kChunkRows rows, in
+/// parallel (part: d x k and sums: n_sums x 1, both zeroed, private to the chunk), then writes
+/// the chunk-ordered sums of `part` into out and of `sums` into sums_out (if not null). The
+/// chunking depends on n only, so the result does not depend on the thread count.
+template <class T, class Body>
+void for_chunks(std::int64_t n, std::int64_t d, std::int64_t k, std::int64_t n_sums, int n_threads,
+                const DenseView<T>& out, T* sums_out, Body&& body) {
+  const std::int64_t chunks = n_blocks(n, kChunkRows);
+  std::vector<ColMat<T>> parts(static_cast<std::size_t>(chunks));
+  std::vector<ColMat<T>> sums(static_cast<std::size_t>(chunks));
+  const int nt = resolve_threads(n_threads);
+  const int threads = chunks < 2 ? 1 : nt;
+  ExceptionCapture ex;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 1)
+  for (std::int64_t c = 0; c < chunks; ++c)
+    ex.run([&] {
+      ColMat<T>& part = parts[static_cast<std::size_t>(c)];
+      ColMat<T>& sm = sums[static_cast<std::size_t>(c)];
+      part.setZero(d, k);
+      sm.setZero(n_sums, 1);
+      body(c * kChunkRows, std::min(n, (c + 1) * kChunkRows), part, sm);
+    });
+  ex.rethrow();
+  sum_partials(parts, out);
+  if (sums_out)
+    for (std::int64_t q = 0; q < n_sums; ++q) {
+      T acc = T(0);
+      for (const auto& p : sums) acc += p(q, 0);
+      sums_out[q] = acc;
+    }
+}
+
 }  // namespace detail
 
 /// Out (d x k) = A^T (A W) for dense A (n x d, any strides) and W (d x k). One pass over A.
@@ -81,30 +113,18 @@ void gram_apply(const ConstDenseView<T>& A, const ConstDenseView<T>& W, const De
                 int n_threads = 0) {
   if (W.n_rows != A.n_cols || out.n_rows != A.n_cols || out.n_cols != W.n_cols)
     throw value_error("gram_apply: shape mismatch");
-  const std::int64_t n = A.n_rows, k = W.n_cols;
-  const std::int64_t chunks = n_blocks(n, detail::kChunkRows);
   const detail::ColMat<T> w = detail::copy_in(W);
-  std::vector<detail::ColMat<T>> parts(static_cast<std::size_t>(chunks));
-  const int nt = resolve_threads(n_threads);
-  const int threads = chunks < 2 ? 1 : nt;
-  ExceptionCapture ex;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 1)
-  for (std::int64_t c = 0; c < chunks; ++c)
-    ex.run([&] {
-      detail::ColMat<T>& part = parts[static_cast<std::size_t>(c)];
-      part.setZero(A.n_cols, k);
-      detail::ColMat<T> t;
-      const std::int64_t r_end = std::min(n, (c + 1) * detail::kChunkRows);
-      for (std::int64_t r0 = c * detail::kChunkRows; r0 < r_end; r0 += detail::kSubRows) {
-        const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
-        detail::with_block(A, r0, rows, [&](const auto& Ab) {
-          t.noalias() = Ab * w;                  // t = A[r0:r0+rows] @ W
-          part.noalias() += Ab.transpose() * t;  // part += A[r0:r0+rows].T @ t
-        });
-      }
-    });
-  ex.rethrow();
-  detail::sum_partials(parts, out);
+  detail::for_chunks<T>(A.n_rows, A.n_cols, W.n_cols, 0, n_threads, out, nullptr,
+                        [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto&) {
+                          detail::ColMat<T> t;
+                          for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
+                            const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
+                            detail::with_block(A, r0, rows, [&](const auto& Ab) {
+                              t.noalias() = Ab * w;                  // t = A[blk] @ W
+                              part.noalias() += Ab.transpose() * t;  // part += A[blk].T @ t
+                            });
+                          }
+                        });
 }
 
 /// Same for A in CSR form (n x d). Cost 4 nnz(A) k flops.
@@ -113,31 +133,38 @@ void gram_apply(const CsrView<T, I>& A, const ConstDenseView<T>& W, const DenseV
                 int n_threads = 0) {
   if (W.n_rows != A.n_cols || out.n_rows != A.n_cols || out.n_cols != W.n_cols)
     throw value_error("gram_apply: shape mismatch");
-  const std::int64_t n = A.n_rows, k = W.n_cols;
-  const std::int64_t chunks = n_blocks(n, detail::kChunkRows);
+  const std::int64_t k = W.n_cols;
   const detail::ColMat<T> w = detail::copy_in(W);
-  std::vector<detail::ColMat<T>> parts(static_cast<std::size_t>(chunks));
-  const int nt = resolve_threads(n_threads);
-  const int threads = chunks < 2 ? 1 : nt;
-  ExceptionCapture ex;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 1)
-  for (std::int64_t c = 0; c < chunks; ++c)
-    ex.run([&] {
-      detail::ColMat<T>& part = parts[static_cast<std::size_t>(c)];
-      part.setZero(A.n_cols, k);
-      std::vector<T> t(static_cast<std::size_t>(k));
-      const std::int64_t r_end = std::min(n, (c + 1) * detail::kChunkRows);
-      for (std::int64_t i = c * detail::kChunkRows; i < r_end; ++i) {
-        std::fill(t.begin(), t.end(), T(0));
-        for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
-          for (std::int64_t q = 0; q < k; ++q) t[q] += A.values[p] * w(A.indices[p], q);
-        for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
-          for (std::int64_t q = 0; q < k; ++q) part(A.indices[p], q) += A.values[p] * t[q];
-      }
-    });
-  ex.rethrow();
-  detail::sum_partials(parts, out);
+  detail::for_chunks<T>(A.n_rows, A.n_cols, k, 0, n_threads, out, nullptr,
+                        [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto&) {
+                          std::vector<T> t(static_cast<std::size_t>(k));
+                          for (std::int64_t i = r_begin; i < r_end; ++i) {
+                            std::fill(t.begin(), t.end(), T(0));
+                            for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+                              for (std::int64_t q = 0; q < k; ++q)
+                                t[q] += A.values[p] * w(A.indices[p], q);  // t = a_i . W
+                            for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+                              for (std::int64_t q = 0; q < k; ++q)
+                                part(A.indices[p], q) += A.values[p] * t[q];  // += a_i^T t
+                          }
+                        });
 }
+
+namespace detail {
+inline void check_residual_shapes(std::int64_t n, std::int64_t d, std::int64_t bn, std::int64_t bk,
+                                  std::int64_t xn, std::int64_t k, std::int64_t gn,
+                                  std::int64_t gk) {
+  if (bn != n || bk != k || xn != d || gn != d || gk != k)
+    throw value_error("residual_gradient: shape mismatch");
+}
+
+/// Splits the sums of for_chunks (k squared residual norms, then ||A||_F^2) into rr and frob2.
+template <class T>
+void split_sums(const std::vector<T>& sums, std::int64_t k, T* rr, T* frob2) {
+  for (std::int64_t q = 0; q < k; ++q) rr[q] = sums[static_cast<std::size_t>(q)];
+  if (frob2) *frob2 = sums[static_cast<std::size_t>(k)];
+}
+}  // namespace detail
 
 /// G (d x k) = A^T R and rr[q] = ||R[:, q]||^2 with R = B - A X (n x k), in one pass over A;
 /// frob2 (if not null) receives ||A||_F^2 from the same pass. Dense A.
@@ -145,49 +172,27 @@ template <class T>
 void residual_gradient(const ConstDenseView<T>& A, const ConstDenseView<T>& B,
                        const ConstDenseView<T>& X, const DenseView<T>& G, T* rr, T* frob2,
                        int n_threads = 0) {
-  const std::int64_t n = A.n_rows, d = A.n_cols, k = X.n_cols;
-  if (B.n_rows != n || B.n_cols != k || X.n_rows != d || G.n_rows != d || G.n_cols != k)
-    throw value_error("residual_gradient: shape mismatch");
-  const std::int64_t chunks = n_blocks(n, detail::kChunkRows);
+  const std::int64_t d = A.n_cols, k = X.n_cols;
+  detail::check_residual_shapes(A.n_rows, d, B.n_rows, B.n_cols, X.n_rows, k, G.n_rows, G.n_cols);
   const detail::ColMat<T> x = detail::copy_in(X);
-  std::vector<detail::ColMat<T>> parts(static_cast<std::size_t>(chunks));
-  // Per chunk: rr (k) and frob2 (1) in one extra column block.
-  std::vector<detail::ColMat<T>> sums(static_cast<std::size_t>(chunks));
-  const int nt = resolve_threads(n_threads);
-  const int threads = chunks < 2 ? 1 : nt;
-  ExceptionCapture ex;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 1)
-  for (std::int64_t c = 0; c < chunks; ++c)
-    ex.run([&] {
-      detail::ColMat<T>& part = parts[static_cast<std::size_t>(c)];
-      detail::ColMat<T>& sm = sums[static_cast<std::size_t>(c)];
-      part.setZero(d, k);
-      sm.setZero(k + 1, 1);
-      detail::ColMat<T> r;
-      const std::int64_t r_end = std::min(n, (c + 1) * detail::kChunkRows);
-      for (std::int64_t r0 = c * detail::kChunkRows; r0 < r_end; r0 += detail::kSubRows) {
-        const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
-        r.resize(rows, k);
-        for (std::int64_t q = 0; q < k; ++q)
-          for (std::int64_t i = 0; i < rows; ++i) r(i, q) = B(r0 + i, q);
-        detail::with_block(A, r0, rows, [&](const auto& Ab) {
-          r.noalias() -= Ab * x;                 // r = B[blk] - A[blk] @ X
-          part.noalias() += Ab.transpose() * r;  // G += A[blk].T @ r
-          if (frob2) sm(k, 0) += Ab.squaredNorm();
-        });
-        for (std::int64_t q = 0; q < k; ++q) sm(q, 0) += r.col(q).squaredNorm();
-      }
-    });
-  ex.rethrow();
-  detail::sum_partials(parts, G);
-  for (std::int64_t q = 0; q <= k; ++q) {
-    T s = T(0);
-    for (const auto& p : sums) s += p(q, 0);
-    if (q < k)
-      rr[q] = s;
-    else if (frob2)
-      *frob2 = s;
-  }
+  std::vector<T> sums(static_cast<std::size_t>(k + 1));
+  detail::for_chunks<T>(A.n_rows, d, k, k + 1, n_threads, G, sums.data(),
+                        [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto& sm) {
+                          detail::ColMat<T> r;
+                          for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
+                            const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
+                            r.resize(rows, k);
+                            for (std::int64_t q = 0; q < k; ++q)
+                              for (std::int64_t i = 0; i < rows; ++i) r(i, q) = B(r0 + i, q);
+                            detail::with_block(A, r0, rows, [&](const auto& Ab) {
+                              r.noalias() -= Ab * x;                 // r = B[blk] - A[blk] @ X
+                              part.noalias() += Ab.transpose() * r;  // G += A[blk].T @ r
+                              if (frob2) sm(k, 0) += Ab.squaredNorm();
+                            });
+                            for (std::int64_t q = 0; q < k; ++q) sm(q, 0) += r.col(q).squaredNorm();
+                          }
+                        });
+  detail::split_sums(sums, k, rr, frob2);
 }
 
 /// Same for A in CSR form.
@@ -195,46 +200,27 @@ template <class T, class I>
 void residual_gradient(const CsrView<T, I>& A, const ConstDenseView<T>& B,
                        const ConstDenseView<T>& X, const DenseView<T>& G, T* rr, T* frob2,
                        int n_threads = 0) {
-  const std::int64_t n = A.n_rows, d = A.n_cols, k = X.n_cols;
-  if (B.n_rows != n || B.n_cols != k || X.n_rows != d || G.n_rows != d || G.n_cols != k)
-    throw value_error("residual_gradient: shape mismatch");
-  const std::int64_t chunks = n_blocks(n, detail::kChunkRows);
+  const std::int64_t d = A.n_cols, k = X.n_cols;
+  detail::check_residual_shapes(A.n_rows, d, B.n_rows, B.n_cols, X.n_rows, k, G.n_rows, G.n_cols);
   const detail::ColMat<T> x = detail::copy_in(X);
-  std::vector<detail::ColMat<T>> parts(static_cast<std::size_t>(chunks));
-  std::vector<detail::ColMat<T>> sums(static_cast<std::size_t>(chunks));
-  const int nt = resolve_threads(n_threads);
-  const int threads = chunks < 2 ? 1 : nt;
-  ExceptionCapture ex;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 1)
-  for (std::int64_t c = 0; c < chunks; ++c)
-    ex.run([&] {
-      detail::ColMat<T>& part = parts[static_cast<std::size_t>(c)];
-      detail::ColMat<T>& sm = sums[static_cast<std::size_t>(c)];
-      part.setZero(d, k);
-      sm.setZero(k + 1, 1);
-      std::vector<T> r(static_cast<std::size_t>(k));
-      const std::int64_t r_end = std::min(n, (c + 1) * detail::kChunkRows);
-      for (std::int64_t i = c * detail::kChunkRows; i < r_end; ++i) {
-        for (std::int64_t q = 0; q < k; ++q) r[q] = B(i, q);
-        for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
-          for (std::int64_t q = 0; q < k; ++q) r[q] -= A.values[p] * x(A.indices[p], q);
-          if (frob2) sm(k, 0) += A.values[p] * A.values[p];
-        }
-        for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
-          for (std::int64_t q = 0; q < k; ++q) part(A.indices[p], q) += A.values[p] * r[q];
-        for (std::int64_t q = 0; q < k; ++q) sm(q, 0) += r[q] * r[q];
-      }
-    });
-  ex.rethrow();
-  detail::sum_partials(parts, G);
-  for (std::int64_t q = 0; q <= k; ++q) {
-    T s = T(0);
-    for (const auto& p : sums) s += p(q, 0);
-    if (q < k)
-      rr[q] = s;
-    else if (frob2)
-      *frob2 = s;
-  }
+  std::vector<T> sums(static_cast<std::size_t>(k + 1));
+  detail::for_chunks<T>(A.n_rows, d, k, k + 1, n_threads, G, sums.data(),
+                        [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto& sm) {
+                          std::vector<T> r(static_cast<std::size_t>(k));
+                          for (std::int64_t i = r_begin; i < r_end; ++i) {
+                            for (std::int64_t q = 0; q < k; ++q) r[q] = B(i, q);
+                            for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+                              for (std::int64_t q = 0; q < k; ++q)
+                                r[q] -= A.values[p] * x(A.indices[p], q);
+                              if (frob2) sm(k, 0) += A.values[p] * A.values[p];
+                            }
+                            for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+                              for (std::int64_t q = 0; q < k; ++q)
+                                part(A.indices[p], q) += A.values[p] * r[q];
+                            for (std::int64_t q = 0; q < k; ++q) sm(q, 0) += r[q] * r[q];
+                          }
+                        });
+  detail::split_sums(sums, k, rr, frob2);
 }
 
 }  // namespace sparsketch
