@@ -82,6 +82,17 @@ inline void check_spec(const SketchSpec& s) {
   }
 }
 
+/// Checks the spec and that S (m x n) applies to an a_rows x a_cols matrix into out_rows x
+/// out_cols.
+inline void check_apply(const SketchSpec& s, std::int64_t a_rows, std::int64_t a_cols,
+                        std::int64_t out_rows, std::int64_t out_cols) {
+  check_spec(s);
+  if (a_rows != s.n)
+    throw value_error("A: expected " + std::to_string(s.n) + " rows, got " +
+                      std::to_string(a_rows));
+  if (out_rows != s.m || out_cols != a_cols) throw value_error("out: wrong shape");
+}
+
 /// Nonzeros of column j of a hash sketch: rows[k], signs[k] (+-1), k < zeta. Rows are distinct
 /// (Floyd's sampling: zeta draws, no rejection) and depend only on (seed, j).
 struct HashSketch {
@@ -180,11 +191,7 @@ namespace detail {
 template <class T>
 void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const DenseView<T>& C,
                        int n_threads, const HashSketch* prebuilt) {
-  detail::check_spec(s);
-  if (A.n_rows != s.n)
-    throw value_error("A: expected " + std::to_string(s.n) + " rows, got " +
-                      std::to_string(A.n_rows));
-  if (C.n_rows != s.m || C.n_cols != A.n_cols) throw value_error("out: wrong shape");
+  detail::check_apply(s, A.n_rows, A.n_cols, C.n_rows, C.n_cols);
   const int nt = resolve_threads(n_threads);
   const std::int64_t d = A.n_cols;
   if (d == 0) return;
@@ -341,11 +348,7 @@ void sketch_dense_multi(const SketchSpec& s, const std::vector<ConstDenseView<T>
 template <class T, class I>
 void sketch_csr(const SketchSpec& s, const CsrView<T, I>& A, const DenseView<T>& C,
                 int n_threads = 0) {
-  detail::check_spec(s);
-  if (A.n_rows != s.n)
-    throw value_error("A: expected " + std::to_string(s.n) + " rows, got " +
-                      std::to_string(A.n_rows));
-  if (C.n_rows != s.m || C.n_cols != A.n_cols) throw value_error("out: wrong shape");
+  detail::check_apply(s, A.n_rows, A.n_cols, C.n_rows, C.n_cols);
   const int nt = resolve_threads(n_threads);
   const std::int64_t d = A.n_cols;
   if (d == 0) return;
