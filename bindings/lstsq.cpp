@@ -68,6 +68,21 @@ void gram_apply_csr_py(py::array indptr, py::array indices, py::array data, std:
   });
 }
 
+// Runs residual_gradient (A dense or CSR) with the GIL released; returns (rr, frob2 or None).
+template <class AView, class T>
+py::tuple run_residual(const AView& a, const ConstDenseView<T>& b, const ConstDenseView<T>& x,
+                       const DenseView<T>& g, bool want_frob, int nt) {
+  py::array_t<T> rr(x.n_cols);
+  T frob = T(0);
+  T* rrp = rr.mutable_data();
+  {
+    py::gil_scoped_release release;
+    residual_gradient(a, b, x, g, rrp, want_frob ? &frob : nullptr, nt);
+  }
+  return py::make_tuple(py::object(rr),
+                        want_frob ? py::object(py::float_(frob)) : py::object(py::none()));
+}
+
 // Returns (rr, frob2): rr[q] = ||B[:, q] - A X[:, q]||^2; frob2 = ||A||_F^2 or None.
 py::tuple residual_gradient_dense_py(py::array A, py::array B, py::array X, py::array G,
                                      bool want_frob, int nt) {
@@ -77,15 +92,7 @@ py::tuple residual_gradient_dense_py(py::array A, py::array B, py::array X, py::
     const auto b = in_view<T>(B, "b");
     const auto x = in_view<T>(X, "x");
     const auto g = out_view<T>(G, "G");
-    py::array_t<T> rr(x.n_cols);
-    T frob = T(0);
-    T* rrp = rr.mutable_data();
-    {
-      py::gil_scoped_release release;
-      residual_gradient(a, b, x, g, rrp, want_frob ? &frob : nullptr, nt);
-    }
-    return py::tuple(py::make_tuple(
-        py::object(rr), want_frob ? py::object(py::float_(frob)) : py::object(py::none())));
+    return run_residual(a, b, x, g, want_frob, nt);
   });
 }
 
@@ -100,15 +107,7 @@ py::tuple residual_gradient_csr_py(py::array indptr, py::array indices, py::arra
         const auto b = in_view<T>(B, "b");
         const auto x = in_view<T>(X, "x");
         const auto g = out_view<T>(G, "G");
-        py::array_t<T> rr(x.n_cols);
-        T frob = T(0);
-        T* rrp = rr.mutable_data();
-        {
-          py::gil_scoped_release release;
-          residual_gradient(a, b, x, g, rrp, want_frob ? &frob : nullptr, nt);
-        }
-        return py::tuple(py::make_tuple(
-            py::object(rr), want_frob ? py::object(py::float_(frob)) : py::object(py::none())));
+        return run_residual(a, b, x, g, want_frob, nt);
       });
 }
 

@@ -93,6 +93,22 @@ inline void check_apply(const SketchSpec& s, std::int64_t a_rows, std::int64_t a
   if (out_rows != s.m || out_cols != a_cols) throw value_error("out: wrong shape");
 }
 
+/// Output rows per Gaussian tile and rows of A per tile (fixed: determinism).
+constexpr std::int64_t kGaussRows = 64, kGaussCols = 256;
+
+/// The tile S[i0:i0+rows, j0:j0+cols] of a Gaussian sketch, column-major into out:
+/// S(i, j) = normal number j*m + i of stream sketch_gaussian, times 1/sqrt(m).
+template <class T>
+void gaussian_tile(const SketchSpec& s, std::int64_t i0, std::int64_t rows, std::int64_t j0,
+                   std::int64_t cols, T* out) {
+  const CounterRng g(s.seed, StreamTag::sketch_gaussian);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(s.m));
+  for (std::int64_t jj = 0; jj < cols; ++jj)
+    for (std::int64_t ii = 0; ii < rows; ++ii)
+      out[jj * rows + ii] =
+          static_cast<T>(scale * g.normal(static_cast<std::uint64_t>((j0 + jj) * s.m + i0 + ii)));
+}
+
 /// Nonzeros of column j of a hash sketch: rows[k], signs[k] (+-1), k < zeta. Rows are distinct
 /// (Floyd's sampling: zeta draws, no rejection) and depend only on (seed, j).
 struct HashSketch {
@@ -246,11 +262,9 @@ void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const De
     case SketchKind::gaussian: {
       // Output rows in fixed chunks of mc; each chunk regenerates its tile of S per block of
       // nb rows of A and multiplies (Eigen GEMM on the tile, single-threaded).
-      constexpr std::int64_t mc = 64, nb = 256;
+      constexpr std::int64_t mc = kGaussRows, nb = kGaussCols;
       using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
       using Stride = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
-      const CounterRng g(s.seed, StreamTag::sketch_gaussian);
-      const double scale = 1.0 / std::sqrt(static_cast<double>(s.m));
       const std::int64_t chunks = n_blocks(s.m, mc);
       const int threads = checked_mul(s.m, s.n, "sketch") < (1 << 14) ? 1 : nt;
       ExceptionCapture ex;
@@ -265,10 +279,7 @@ void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const De
             for (std::int64_t j0 = 0; j0 < s.n; j0 += nb) {
               const std::int64_t cols = std::min(nb, s.n - j0);
               G.resize(rows, cols);
-              for (std::int64_t jj = 0; jj < cols; ++jj)
-                for (std::int64_t ii = 0; ii < rows; ++ii)
-                  G(ii, jj) = static_cast<T>(
-                      scale * g.normal(static_cast<std::uint64_t>((j0 + jj) * s.m + i0 + ii)));
+              detail::gaussian_tile(s, i0, rows, j0, cols, G.data());
               Eigen::Map<const Mat, 0, Stride> Ab(&A(j0, 0), cols, d,
                                                   Stride(A.col_stride, A.row_stride));
               acc.noalias() += G * Ab;  // acc += S[i0:i0+rows, j0:j0+cols] @ A[j0:j0+cols, :]
@@ -370,9 +381,7 @@ void sketch_csr(const SketchSpec& s, const CsrView<T, I>& A, const DenseView<T>&
       return;
     }
     case SketchKind::gaussian: {
-      constexpr std::int64_t mc = 64, nb = 256;
-      const CounterRng g(s.seed, StreamTag::sketch_gaussian);
-      const double scale = 1.0 / std::sqrt(static_cast<double>(s.m));
+      constexpr std::int64_t mc = detail::kGaussRows, nb = detail::kGaussCols;
       const std::int64_t chunks = n_blocks(s.m, mc);
       const int threads = checked_mul(s.m, s.n, "sketch") < (1 << 14) ? 1 : nt;
       ExceptionCapture ex;
@@ -387,10 +396,7 @@ void sketch_csr(const SketchSpec& s, const CsrView<T, I>& A, const DenseView<T>&
             G.resize(static_cast<std::size_t>(rows * nb));
             for (std::int64_t j0 = 0; j0 < s.n; j0 += nb) {
               const std::int64_t cols = std::min(nb, s.n - j0);
-              for (std::int64_t jj = 0; jj < cols; ++jj)
-                for (std::int64_t ii = 0; ii < rows; ++ii)
-                  G[jj * rows + ii] = static_cast<T>(
-                      scale * g.normal(static_cast<std::uint64_t>((j0 + jj) * s.m + i0 + ii)));
+              detail::gaussian_tile(s, i0, rows, j0, cols, G.data());
               for (std::int64_t jj = 0; jj < cols; ++jj)
                 for (std::int64_t p = A.indptr[j0 + jj]; p < A.indptr[j0 + jj + 1]; ++p) {
                   const T a = A.values[p];
