@@ -83,5 +83,38 @@ T* mutable_data(py::array& a, const char* name) {
   return static_cast<T*>(a.mutable_data());
 }
 
+/// A 2-D array of dtype T as a read-only view (any strides).
+template <class T>
+ConstDenseView<T> in_view(const py::array& a, const char* name) {
+  require_dtype<T>(a, name);
+  if (a.ndim() != 2) throw type_error(std::string(name) + ": expected a 2-D array");
+  return ConstDenseView<T>{static_cast<const T*>(a.data()), a.shape(0), a.shape(1),
+                           elem_stride(a, 0, name), elem_stride(a, 1, name)};
+}
+
+/// A writable 2-D array of dtype T as a view.
+template <class T>
+DenseView<T> out_view(py::array& a, const char* name) {
+  require_dtype<T>(a, name);
+  if (a.ndim() != 2) throw type_error(std::string(name) + ": expected a 2-D array");
+  return DenseView<T>{mutable_data<T>(a, name), a.shape(0), a.shape(1), elem_stride(a, 0, name),
+                      elem_stride(a, 1, name)};
+}
+
+/// CSR arrays (C-contiguous, indptr of the indices' dtype) as a view; structure validated
+/// separately (validate_csr).
+template <class T, class I>
+CsrView<T, I> csr_view(const py::array& indptr, const py::array& indices, const py::array& data,
+                       std::int64_t n_rows, std::int64_t n_cols) {
+  require_dtype<I>(indptr, "A.indptr");
+  if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1 || indices.ndim() != 1 ||
+      data.ndim() != 1 || indices.shape(0) != data.shape(0) ||
+      !(indptr.flags() & py::array::c_style) || !(indices.flags() & py::array::c_style) ||
+      !(data.flags() & py::array::c_style))
+    throw type_error("A: malformed CSR arrays");
+  return CsrView<T, I>{static_cast<const I*>(indptr.data()), static_cast<const I*>(indices.data()),
+                       static_cast<const T*>(data.data()), n_rows, n_cols};
+}
+
 }  // namespace bind
 }  // namespace sparsketch

@@ -15,41 +15,12 @@ namespace bind = sparsketch::bind;
 
 namespace {
 
-template <class T>
-ConstDenseView<T> in_view(const py::array& a, const char* name) {
-  bind::require_dtype<T>(a, name);
-  if (a.ndim() != 2) throw type_error(std::string(name) + ": expected a 2-D array");
-  return ConstDenseView<T>{static_cast<const T*>(a.data()), a.shape(0), a.shape(1),
-                           bind::elem_stride(a, 0, name), bind::elem_stride(a, 1, name)};
-}
-
-template <class T>
-DenseView<T> out_view(py::array& a, const char* name) {
-  bind::require_dtype<T>(a, name);
-  if (a.ndim() != 2) throw type_error(std::string(name) + ": expected a 2-D array");
-  return DenseView<T>{bind::mutable_data<T>(a, name), a.shape(0), a.shape(1),
-                      bind::elem_stride(a, 0, name), bind::elem_stride(a, 1, name)};
-}
-
-template <class T, class I>
-CsrView<T, I> csr_view(const py::array& indptr, const py::array& indices, const py::array& data,
-                       std::int64_t n_rows, std::int64_t n_cols) {
-  bind::require_dtype<I>(indptr, "A.indptr");
-  if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1 || indices.ndim() != 1 ||
-      data.ndim() != 1 || indices.shape(0) != data.shape(0) ||
-      !(indptr.flags() & py::array::c_style) || !(indices.flags() & py::array::c_style) ||
-      !(data.flags() & py::array::c_style))
-    throw type_error("A: malformed CSR arrays");
-  return CsrView<T, I>{static_cast<const I*>(indptr.data()), static_cast<const I*>(indices.data()),
-                       static_cast<const T*>(data.data()), n_rows, n_cols};
-}
-
 void gram_apply_dense_py(py::array A, py::array W, py::array out, int nt) {
   bind::dispatch_float(A, "A", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const auto a = in_view<T>(A, "A");
-    const auto w = in_view<T>(W, "W");
-    const auto o = out_view<T>(out, "out");
+    const auto a = bind::in_view<T>(A, "A");
+    const auto w = bind::in_view<T>(W, "W");
+    const auto o = bind::out_view<T>(out, "out");
     py::gil_scoped_release release;
     gram_apply(a, w, o, nt);
   });
@@ -60,9 +31,9 @@ void gram_apply_csr_py(py::array indptr, py::array indices, py::array data, std:
   bind::dispatch_float_index(data, indices, "A.data", "A.indices", [&](auto st, auto it) {
     using T = typename decltype(st)::type;
     using I = typename decltype(it)::type;
-    const auto a = csr_view<T, I>(indptr, indices, data, n_rows, n_cols);
-    const auto w = in_view<T>(W, "W");
-    const auto o = out_view<T>(out, "out");
+    const auto a = bind::csr_view<T, I>(indptr, indices, data, n_rows, n_cols);
+    const auto w = bind::in_view<T>(W, "W");
+    const auto o = bind::out_view<T>(out, "out");
     py::gil_scoped_release release;
     gram_apply(a, w, o, nt);
   });
@@ -88,10 +59,10 @@ py::tuple residual_gradient_dense_py(py::array A, py::array B, py::array X, py::
                                      bool want_frob, int nt) {
   return bind::dispatch_float(A, "A", [&](auto tag) -> py::tuple {
     using T = typename decltype(tag)::type;
-    const auto a = in_view<T>(A, "A");
-    const auto b = in_view<T>(B, "b");
-    const auto x = in_view<T>(X, "x");
-    const auto g = out_view<T>(G, "G");
+    const auto a = bind::in_view<T>(A, "A");
+    const auto b = bind::in_view<T>(B, "b");
+    const auto x = bind::in_view<T>(X, "x");
+    const auto g = bind::out_view<T>(G, "G");
     return run_residual(a, b, x, g, want_frob, nt);
   });
 }
@@ -103,10 +74,10 @@ py::tuple residual_gradient_csr_py(py::array indptr, py::array indices, py::arra
       data, indices, "A.data", "A.indices", [&](auto st, auto it) -> py::tuple {
         using T = typename decltype(st)::type;
         using I = typename decltype(it)::type;
-        const auto a = csr_view<T, I>(indptr, indices, data, n_rows, n_cols);
-        const auto b = in_view<T>(B, "b");
-        const auto x = in_view<T>(X, "x");
-        const auto g = out_view<T>(G, "G");
+        const auto a = bind::csr_view<T, I>(indptr, indices, data, n_rows, n_cols);
+        const auto b = bind::in_view<T>(B, "b");
+        const auto x = bind::in_view<T>(X, "x");
+        const auto g = bind::out_view<T>(G, "G");
         return run_residual(a, b, x, g, want_frob, nt);
       });
 }

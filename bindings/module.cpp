@@ -13,6 +13,7 @@ void bind_runtime(py::module_& m);
 void bind_fwht(py::module_& m);
 void bind_sketch(py::module_& m);
 void bind_lstsq(py::module_& m);
+void bind_leverage(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "sparsketch compiled kernels (private; use the sparsketch package)";
@@ -33,4 +34,5 @@ PYBIND11_MODULE(_core, m) {
   bind_fwht(m);
   bind_sketch(m);
   bind_lstsq(m);
+  bind_leverage(m);
 }

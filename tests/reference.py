@@ -28,3 +28,76 @@ def fwht_kronecker(x: np.ndarray, axis: int = -1) -> np.ndarray:
     for k in range(L):
         y = np.moveaxis(np.tensordot(y, h2, axes=([y.ndim - L + k], [1])), -1, y.ndim - L + k)
     return np.moveaxis(y.reshape(shape), -1, axis)
+
+
+def leverage_qr(A, ridge=0.0, rcond=None) -> np.ndarray:
+    """Leverage scores from LAPACK: squared row norms of the left singular vectors of rank
+    r (SVD, numpy.linalg.matrix_rank's threshold); ridge: sum_j U_ij^2 s_j^2 / (s_j^2 + lam)."""
+    A = np.asarray(A.toarray() if hasattr(A, "toarray") else A, dtype=np.float64)
+    U, s, _ = np.linalg.svd(A, full_matrices=False)
+    if ridge > 0:
+        return (U**2) @ (s**2 / (s**2 + ridge))
+    tol = s.max() * max(A.shape) * np.finfo(np.float64).eps if rcond is None else rcond * s.max()
+    r = int(np.sum(s > tol))
+    return np.sum(U[:, :r] ** 2, axis=1)
+
+
+def lewis_fixed_point_residual(A, w, p) -> float:
+    """max_i |w_i / tau_i(W^{1/2-1/p} A) - 1| over rows with w_i > 0 (0 at the Lewis weights)."""
+    A = np.asarray(A.toarray() if hasattr(A, "toarray") else A, dtype=np.float64)
+    s = np.where(w > 0, w, 1.0) ** (0.5 - 1.0 / p)
+    tau = leverage_qr(A * s[:, None])
+    keep = w > 0
+    return float(np.max(np.abs(w[keep] / tau[keep] - 1.0)))
+
+
+def lad_linprog(A, b, weights=None):
+    """min_x sum_i c_i |a_i x - b_i| as a linear program (HiGHS): variables (x, u, v) >= (., 0, 0),
+    A x + u - v = b, objective c^T (u + v). Returns (x, optimum)."""
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+    A = np.asarray(A, dtype=np.float64)
+    n, d = A.shape
+    c = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    cost = np.r_[np.zeros(d), c, c]
+    I = sp.identity(n, format="csr")
+    Aeq = sp.hstack([sp.csr_matrix(A), I, -I], format="csr")
+    bounds = [(None, None)] * d + [(0, None)] * (2 * n)
+    res = linprog(cost, A_eq=Aeq, b_eq=b, bounds=bounds, method="highs")
+    assert res.status == 0, res.message
+    return res.x[:d], float(res.fun)
+
+
+def lp_objective_minimize(A, b, p, x0):
+    """min_x sum |A x - b|^p for p > 1 by scipy's BFGS with the exact gradient (smooth for
+    p > 1), to gradient tolerance 1e-12 relative. Returns (x, optimum)."""
+    from scipy.optimize import minimize
+    A = np.asarray(A, dtype=np.float64)
+
+    def f(x):
+        r = A @ x - b
+        return float(np.sum(np.abs(r) ** p)), p * (A.T @ (np.abs(r) ** (p - 1) * np.sign(r)))
+
+    res = minimize(f, x0, jac=True, method="BFGS", options={"gtol": 1e-12, "maxiter": 10000})
+    return res.x, float(res.fun)
+
+
+def lp_distortion(A, SA, p, rng, n_dirs=2000) -> float:
+    """Empirical l_p subspace-embedding distortion: max over test directions x of
+    max(||SA x|| / ||A x||, ||A x|| / ||SA x||) - 1. Exact for p = 2 (from the singular values
+    of SA R^-1 with A = QR); for p != 2 a lower bound over random directions, the columns of
+    R^-1 and of the identity."""
+    A = np.asarray(A.toarray() if hasattr(A, "toarray") else A, dtype=np.float64)
+    SA = np.asarray(SA.toarray() if hasattr(SA, "toarray") else SA, dtype=np.float64)
+    Q, R = np.linalg.qr(A)
+    Rinv = np.linalg.pinv(R)
+    if p == 2:
+        s = np.linalg.svd(SA @ Rinv, compute_uv=False)
+        return float(max(s.max(), 1.0 / s.min()) - 1.0)
+    d = A.shape[1]
+    X = np.hstack([rng.standard_normal((d, n_dirs)), Rinv, np.eye(d),
+                   Rinv @ rng.standard_normal((d, n_dirs))])
+    num = np.sum(np.abs(SA @ X) ** p, axis=0) ** (1 / p)
+    den = np.sum(np.abs(A @ X) ** p, axis=0) ** (1 / p)
+    ratio = num / den
+    return float(max(ratio.max(), 1.0 / ratio.min()) - 1.0)

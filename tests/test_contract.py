@@ -43,6 +43,42 @@ CASES = [
         nan_optout=None,
     )
     for kind in sparsketch.SKETCH_KINDS
+] + [
+    Case(
+        name=f"leverage_scores-{method}",
+        call=(lambda method: lambda x, **kw: sparsketch.leverage_scores(
+            x, method=method, seed=0, **kw))(method),
+        make=lambda rng, dt: rng.standard_normal((400, 6)).astype(dt),
+        empty=lambda: np.empty((0, 4)),
+        bad=[(np.ones((3, 2, 2)), ValueError, "A"), (np.ones((4, 2), complex), TypeError, "A")],
+        nan_optout=None,
+    )
+    for method in ("exact", "approx")
+] + [
+    Case(
+        name="lewis_weights",
+        call=lambda x, **kw: sparsketch.lewis_weights(x, 1, seed=0, **kw).astype(x.dtype),
+        make=lambda rng, dt: rng.standard_normal((300, 5)).astype(dt),
+        empty=lambda: np.empty((0, 4)),
+        bad=[(np.ones(5), ValueError, "A"), (np.ones((4, 2), complex), TypeError, "A")],
+        nan_optout=None,
+    ),
+    Case(
+        name="sensitivities",
+        call=lambda x, **kw: sparsketch.sensitivities(x, 3, seed=0, **kw).astype(x.dtype),
+        make=lambda rng, dt: rng.standard_normal((300, 5)).astype(dt),
+        empty=lambda: np.empty((0, 4)),
+        bad=[(np.ones(5), ValueError, "A"), (np.ones((4, 2), complex), TypeError, "A")],
+        nan_optout=None,
+    ),
+    Case(
+        name="sample_rows",
+        call=lambda x, **kw: sparsketch.sample_rows(x, 50, seed=0, **kw).apply(x),
+        make=lambda rng, dt: rng.standard_normal((300, 5)).astype(dt),
+        empty=lambda: None,
+        bad=[(np.ones(5), ValueError, "A"), (np.ones((4, 2), complex), TypeError, "A")],
+        nan_optout=None,
+    ),
 ]
 
 
@@ -67,6 +103,10 @@ def test_non_contiguous_matches_contiguous(case, rng, dtype):
 
 def test_empty_input(case):
     e = case.empty()
+    if e is None:  # documented: empty input raises, naming the argument
+        with pytest.raises(ValueError, match="A"):
+            case.call(np.empty((0, 4)))
+        return
     assert case.call(e).size == 0
 
 

@@ -5,6 +5,9 @@ C++17 kernels (Eigen + OpenMP) behind a NumPy/SciPy-style API. Available now:
 - :func:`fwht` -- dense fast Walsh-Hadamard transform (batched, any axis, float32/float64).
 - :func:`sketch`, :class:`SketchOperator` -- Gaussian, SRHT, CountSketch and sparse sign
   sketches of dense and scipy.sparse matrices.
+- :func:`lstsq` -- sketch-and-solve and sketch-and-precondition least squares.
+- :func:`leverage_scores`, :func:`lewis_weights`, :func:`sensitivities`, :func:`sample_rows`,
+  :func:`lp_regression` -- importance sampling of rows and l_p regression on coresets.
 
 Runtime helpers: :func:`show_config`, :func:`get_num_threads`, :func:`set_num_threads`,
 :func:`get_cmake_dir` (for C++ projects: ``find_package(sparsketch CONFIG REQUIRED)``).
@@ -16,7 +19,10 @@ from . import exceptions
 from ._config import get_cmake_dir, get_include, get_num_threads, set_num_threads, show_config
 from ._core import build_info as _build_info
 from .fwht import fwht
+from .leverage import leverage_scores, lewis_weights, sensitivities
+from .lp_regression import LpRegressionResult, lp_regression
 from .lstsq import LstsqResult, lstsq
+from .sampling import SCORE_KINDS, RowSample, sample_rows
 from .sketch import SKETCH_KINDS, SketchOperator, sketch
 
 __version__: str = _build_info()["version"]
@@ -31,8 +37,16 @@ __all__ = [
     "get_cmake_dir",
     "get_include",
     "get_num_threads",
+    "leverage_scores",
+    "lewis_weights",
+    "LpRegressionResult",
+    "lp_regression",
     "LstsqResult",
     "lstsq",
+    "RowSample",
+    "sample_rows",
+    "SCORE_KINDS",
+    "sensitivities",
     "set_num_threads",
     "show_config",
 ]

@@ -36,3 +36,13 @@ def normalize_seed(seed, name: str = "seed") -> int:
     if not 0 <= s < _MAX:
         raise ValueError(f"{name}: must be in [0, 2**64), got {s}")
     return s
+
+
+def derive_seed(seed: int, i: int) -> int:
+    """The i-th child seed of ``seed``: 64 bits of Philox4x32-10 (key = seed, counter =
+    (i, 0x5EED)). Independent streams for the several random objects of one call."""
+    from . import _core
+    ctr = [i & 0xFFFFFFFF, (i >> 32) & 0xFFFFFFFF, 0x5EED, 0]
+    key = [seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF]
+    out = _core._philox4x32_10(ctr, key)
+    return int(out[0]) | (int(out[1]) << 32)

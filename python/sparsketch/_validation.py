@@ -91,3 +91,62 @@ def resolve_n_threads(n_threads) -> int:
         from . import _config
         return _config._n_threads or 0
     return check_int(n_threads, "n_threads", minimum=1)
+
+
+def prepare_matrix(A, name: str = "A"):
+    """A 2-D float matrix ready for the C++ passes: a float32/float64 ndarray (finite, no
+    negative strides) or a canonical scipy ``csr_array`` (sorted, duplicate-free, finite data,
+    indices and indptr of one dtype, int32 or int64, structure validated in one O(nnz) pass).
+    """
+    from . import _core
+    if is_sparse(A):
+        import scipy.sparse as sp
+        if A.ndim != 2:
+            raise ValueError(f"{name}: expected a 2-D sparse matrix")
+        A = sp.csr_array(A)  # no copy if already CSR
+        indices, indptr = A.indices, A.indptr
+        if indices.dtype != indptr.dtype or indices.dtype not in (np.int32, np.int64):
+            indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
+        data = as_float_array(A.data, f"{name}.data")
+        A = sp.csr_array((np.ascontiguousarray(data), np.ascontiguousarray(indices),
+                          np.ascontiguousarray(indptr)), shape=A.shape)
+        _core.validate_csr(A.indptr, A.indices, A.shape[0], A.shape[1], False)
+        if not A.has_canonical_format:  # sorted, duplicate-free: results independent of format
+            A = A.copy()
+            A.sum_duplicates()
+        if A.data.size and not np.isfinite(A.data).all():
+            raise ValueError(f"{name}: contains NaN or Inf")
+        return A
+    A = as_float_array(A, name)
+    if A.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got {A.ndim}-D")
+    if A.size and not np.isfinite(A).all():
+        raise ValueError(f"{name}: contains NaN or Inf")
+    if any(s < 0 for s in A.strides):
+        A = np.ascontiguousarray(A)
+    return A
+
+
+def as_float_vector(x, n: int, name: str, dtype=None) -> np.ndarray:
+    """A finite 1-D float vector of length n (cast to ``dtype`` when given)."""
+    x = as_float_array(x, name)
+    if x.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got {x.ndim}-D")
+    if x.shape[0] != n:
+        raise ValueError(f"{name}: expected length {n}, got {x.shape[0]}")
+    if x.size and not np.isfinite(x).all():
+        raise ValueError(f"{name}: contains NaN or Inf")
+    return np.ascontiguousarray(x, dtype=dtype if dtype is not None else x.dtype)
+
+
+def check_float(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
+    """A finite real number (bool rejected), optionally >= (or >, with strict) minimum."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: must be finite, got {v}")
+    if minimum is not None and (v < minimum or (strict and v == minimum)):
+        raise ValueError(f"{name}: must be {'>' if strict else '>='} {minimum}, got {v}")
+    return v

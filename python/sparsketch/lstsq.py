@@ -10,7 +10,8 @@ import numpy as np
 
 from . import _core
 from ._random import normalize_seed
-from ._validation import as_float_array, check_int, is_sparse, resolve_n_threads
+from ._validation import (as_float_array, check_int, is_sparse, prepare_matrix,
+                          resolve_n_threads)
 from .sketch import SKETCH_KINDS, SketchOperator
 
 __all__ = ["lstsq", "LstsqResult"]
@@ -92,33 +93,8 @@ class _Operator:
 
 
 def _prepare(A, b):
-    if is_sparse(A):
-        import scipy.sparse as sp
-        if A.ndim != 2:
-            raise ValueError("A: expected a 2-D sparse matrix")
-        A = sp.csr_array(A)  # CSR for the passes (no copy if already CSR)
-        if not A.has_canonical_format:  # sorted, duplicate-free: results independent of format
-            A = A.copy()
-            A.sum_duplicates()
-        data = as_float_array(A.data, "A.data")
-        indices, indptr = A.indices, A.indptr
-        if indices.dtype != indptr.dtype or indices.dtype not in (np.int32, np.int64):
-            indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
-        A = sp.csr_array((np.ascontiguousarray(data), np.ascontiguousarray(indices),
-                          np.ascontiguousarray(indptr)), shape=A.shape)
-        _core.validate_csr(A.indptr, A.indices, A.shape[0], A.shape[1], False)
-        if data.size and not np.isfinite(data).all():
-            raise ValueError("A: contains NaN or Inf")
-        dtype = data.dtype
-    else:
-        A = as_float_array(A, "A")
-        if A.ndim != 2:
-            raise ValueError(f"A: expected a 2-D array, got {A.ndim}-D")
-        if A.size and not np.isfinite(A).all():
-            raise ValueError("A: contains NaN or Inf")
-        if any(s < 0 for s in A.strides):
-            A = np.ascontiguousarray(A)
-        dtype = A.dtype
+    A = prepare_matrix(A)
+    dtype = A.data.dtype if is_sparse(A) else A.dtype
     b = as_float_array(b, "b")
     if b.ndim not in (1, 2):
         raise ValueError(f"b: expected a 1-D or 2-D array, got {b.ndim}-D")

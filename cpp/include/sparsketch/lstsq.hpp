@@ -72,14 +72,16 @@ void sum_partials(const std::vector<ColMat<T>>& parts, const DenseView<T>& out) 
     }
 }
 
-/// Runs body(c, r_begin, r_end, part, sums) for every fixed chunk c of kChunkRows rows, in
+/// Runs body(r_begin, r_end, part, sums) for every fixed chunk of chunk_rows rows, in
 /// parallel (part: d x k and sums: n_sums x 1, both zeroed, private to the chunk), then writes
 /// the chunk-ordered sums of `part` into out and of `sums` into sums_out (if not null). The
-/// chunking depends on n only, so the result does not depend on the thread count.
+/// chunking depends on n (and chunk_rows) only, so the result does not depend on the thread
+/// count.
 template <class T, class Body>
 void for_chunks(std::int64_t n, std::int64_t d, std::int64_t k, std::int64_t n_sums, int n_threads,
-                const DenseView<T>& out, T* sums_out, Body&& body) {
-  const std::int64_t chunks = n_blocks(n, kChunkRows);
+                const DenseView<T>& out, T* sums_out, Body&& body,
+                std::int64_t chunk_rows = kChunkRows) {
+  const std::int64_t chunks = n_blocks(n, chunk_rows);
   std::vector<ColMat<T>> parts(static_cast<std::size_t>(chunks));
   std::vector<ColMat<T>> sums(static_cast<std::size_t>(chunks));
   const int nt = resolve_threads(n_threads);
@@ -92,7 +94,7 @@ void for_chunks(std::int64_t n, std::int64_t d, std::int64_t k, std::int64_t n_s
       ColMat<T>& sm = sums[static_cast<std::size_t>(c)];
       part.setZero(d, k);
       sm.setZero(n_sums, 1);
-      body(c * kChunkRows, std::min(n, (c + 1) * kChunkRows), part, sm);
+      body(c * chunk_rows, std::min(n, (c + 1) * chunk_rows), part, sm);
     });
   ex.rethrow();
   sum_partials(parts, out);

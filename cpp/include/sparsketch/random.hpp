@@ -60,6 +60,9 @@ enum class StreamTag : std::uint64_t {
   sketch_rows = 2,
   sketch_gaussian = 3,
   sketch_hash = 4,
+  jl_gaussian = 5,     ///< Johnson-Lindenstrauss matrix of approximate leverage scores
+  sample_uniform = 6,  ///< row sampling (Poisson inclusion / inverse-CDF draws)
+  volume_uniform = 7,  ///< projection-DPP (volume) sampling draws
 };
 
 /// A counter-based stream: block(i) = Philox4x32-10(counter = {i_lo, i_hi, tag_lo, tag_hi},

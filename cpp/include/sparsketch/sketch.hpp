@@ -223,24 +223,53 @@ void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const De
       const T val = static_cast<T>(h.value);
       detail::zero_output(C, nt);
       if (A.col_stride == 1 || A.row_stride != 1) {
-        // Rows of A contiguous (or general strides): output row i gathers its bucket of rows.
+        // Rows of A contiguous (or general strides): output row i sums its bucket of rows of A
+        // in ascending j. A is streamed in blocks of rows that stay in cache; each thread owns
+        // a range of output rows (balanced by entries) and, per block, adds the bucket entries
+        // that fall in it, keeping a cursor per row. Every output row is summed by one thread
+        // in ascending j, so the result is the same for any thread count.
+        const std::int64_t jb = std::max<std::int64_t>(
+            64, (std::int64_t(1) << 19) / std::max<std::int64_t>(1, d * std::int64_t(sizeof(T))));
         const int threads = s.n * d < (1 << 15) ? 1 : nt;
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 16)
-        for (std::int64_t i = 0; i < s.m; ++i) {
-          T* ci = &C(i, 0);
-          const std::int64_t e_end = h.bucket_ptr[i + 1];
-          for (std::int64_t e = h.bucket_ptr[i]; e < e_end; ++e) {
-            const std::int64_t j = h.bucket_col[e];
-            const T w = h.bucket_sign[e] > 0 ? val : -val;
-            const T* aj = &A(j, 0);
-            if (e + 8 < e_end) {  // rows arrive in random order: fetch ahead
-              const char* nx = reinterpret_cast<const char*>(&A(h.bucket_col[e + 8], 0));
-              __builtin_prefetch(nx);
-              __builtin_prefetch(nx + 64);
+        const std::int64_t total = h.bucket_ptr[static_cast<std::size_t>(s.m)];
+        const bool unit = A.col_stride == 1 && C.col_stride == 1;
+        ExceptionCapture ex;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        ex.run([&] {
+#ifdef _OPENMP
+          const std::int64_t team = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+          const std::int64_t team = 1, t = 0;
+#endif
+          const auto owner_start = [&](std::int64_t q) {  // first row with ptr >= total q / team
+            const std::int64_t target = total / team * q + (total % team) * q / team;
+            return static_cast<std::int64_t>(
+                std::lower_bound(h.bucket_ptr.begin(), h.bucket_ptr.end() - 1, target) -
+                h.bucket_ptr.begin());
+          };
+          const std::int64_t i0 = owner_start(t), i1 = t + 1 == team ? s.m : owner_start(t + 1);
+          std::vector<std::int64_t> cur(h.bucket_ptr.begin() + i0, h.bucket_ptr.begin() + i1);
+          for (std::int64_t j0 = 0; j0 < s.n; j0 += jb) {
+            const std::int64_t j1 = std::min(s.n, j0 + jb);
+            for (std::int64_t i = i0; i < i1; ++i) {
+              std::int64_t e = cur[static_cast<std::size_t>(i - i0)];
+              const std::int64_t e_end = h.bucket_ptr[i + 1];
+              if (e == e_end || h.bucket_col[e] >= j1) continue;
+              T* ci = &C(i, 0);
+              for (; e < e_end && h.bucket_col[e] < j1; ++e) {
+                const T w = h.bucket_sign[e] > 0 ? val : -val;
+                const T* aj = &A(h.bucket_col[e], 0);
+                if (unit)
+                  for (std::int64_t c = 0; c < d; ++c) ci[c] += w * aj[c];  // vectorized
+                else
+                  for (std::int64_t c = 0; c < d; ++c)
+                    ci[c * C.col_stride] += w * aj[c * A.col_stride];
+              }
+              cur[static_cast<std::size_t>(i - i0)] = e;
             }
-            for (std::int64_t c = 0; c < d; ++c) ci[c * C.col_stride] += w * aj[c * A.col_stride];
           }
-        }
+        });
+        ex.rethrow();
       } else {
         // Columns of A contiguous: stream each column once, scattering into the sketch rows.
         const std::int64_t z = h.zeta;

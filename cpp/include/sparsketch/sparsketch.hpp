@@ -3,6 +3,7 @@
 /// Umbrella header: everything sparsketch offers to C++ users.
 #include "sparsketch/common.hpp"
 #include "sparsketch/fwht.hpp"
+#include "sparsketch/leverage.hpp"
 #include "sparsketch/lstsq.hpp"
 #include "sparsketch/parallel.hpp"
 #include "sparsketch/random.hpp"

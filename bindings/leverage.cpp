@@ -1,0 +1,123 @@
+// Bindings of the leverage-score / IRLS passes (sparsketch/sampling.py drives the algorithms).
+// CSR structure is validated once by validate_csr in the Python layer; these functions check
+// shapes and dtypes only. Optional operands are passed as None.
+
+#include "sparsketch/leverage.hpp"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <optional>
+
+#include "arrays.hpp"
+
+namespace py = pybind11;
+using namespace sparsketch;
+namespace bind = sparsketch::bind;
+
+namespace {
+
+// A 1-D C-contiguous array of T with n entries, or nullptr for None.
+template <class T>
+const T* opt_vector(const py::object& o, std::int64_t n, const char* name) {
+  if (o.is_none()) return nullptr;
+  const auto a = py::reinterpret_borrow<py::array>(o);
+  bind::require_dtype<T>(a, name);
+  if (a.ndim() != 1 || a.shape(0) != n || !(a.flags() & py::array::c_style))
+    throw type_error(std::string(name) + ": expected a contiguous vector of length " +
+                     std::to_string(n));
+  return static_cast<const T*>(a.data());
+}
+
+template <class T>
+std::optional<ConstDenseView<T>> opt_in(const py::object& o, const char* name) {
+  if (o.is_none()) return std::nullopt;
+  return bind::in_view<T>(py::reinterpret_borrow<py::array>(o), name);
+}
+
+template <class T>
+T* out_vector(py::array& a, std::int64_t n, const char* name) {
+  bind::require_dtype<T>(a, name);
+  if (a.ndim() != 1 || a.shape(0) != n || !(a.flags() & py::array::c_style))
+    throw type_error(std::string(name) + ": expected a contiguous vector of length " +
+                     std::to_string(n));
+  return bind::mutable_data<T>(a, name);
+}
+
+template <class AView, class T>
+void run_gram(const AView& a, const py::object& P, const py::object& w, const py::object& B,
+              py::array& G, const py::object& C, int nt) {
+  const auto p = opt_in<T>(P, "P");
+  const T* wp = opt_vector<T>(w, a.n_rows, "w");
+  const auto b = opt_in<T>(B, "B");
+  const auto g = bind::out_view<T>(G, "G");
+  std::optional<DenseView<T>> c;
+  if (!C.is_none()) {
+    auto ca = py::reinterpret_borrow<py::array>(C);
+    c = bind::out_view<T>(ca, "C");
+  }
+  if (b.has_value() != c.has_value()) throw type_error("weighted_gram: B and C go together");
+  py::gil_scoped_release release;
+  weighted_gram(a, p ? &*p : nullptr, wp, b ? &*b : nullptr, g, c ? &*c : nullptr, nt);
+}
+
+void row_norms_dense_py(py::array A, py::array M, py::object w, py::array out, int nt) {
+  bind::dispatch_float(A, "A", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto a = bind::in_view<T>(A, "A");
+    const auto m = bind::in_view<T>(M, "M");
+    const T* wp = opt_vector<T>(w, a.n_rows, "w");
+    T* o = out_vector<T>(out, a.n_rows, "out");
+    py::gil_scoped_release release;
+    row_norms_product(a, m, wp, o, nt);
+  });
+}
+
+void row_norms_csr_py(py::array indptr, py::array indices, py::array data, std::int64_t n_rows,
+                      std::int64_t n_cols, py::array M, py::object w, py::array out, int nt) {
+  bind::dispatch_float_index(data, indices, "A.data", "A.indices", [&](auto st, auto it) {
+    using T = typename decltype(st)::type;
+    using I = typename decltype(it)::type;
+    const auto a = bind::csr_view<T, I>(indptr, indices, data, n_rows, n_cols);
+    const auto m = bind::in_view<T>(M, "M");
+    const T* wp = opt_vector<T>(w, n_rows, "w");
+    T* o = out_vector<T>(out, n_rows, "out");
+    py::gil_scoped_release release;
+    row_norms_product(a, m, wp, o, nt);
+  });
+}
+
+void gram_dense_py(py::array A, py::object P, py::object w, py::object B, py::array G, py::object C,
+                   int nt) {
+  bind::dispatch_float(A, "A", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    run_gram<ConstDenseView<T>, T>(bind::in_view<T>(A, "A"), P, w, B, G, C, nt);
+  });
+}
+
+void gram_csr_py(py::array indptr, py::array indices, py::array data, std::int64_t n_rows,
+                 std::int64_t n_cols, py::object P, py::object w, py::object B, py::array G,
+                 py::object C, int nt) {
+  bind::dispatch_float_index(data, indices, "A.data", "A.indices", [&](auto st, auto it) {
+    using T = typename decltype(st)::type;
+    using I = typename decltype(it)::type;
+    run_gram<CsrView<T, I>, T>(bind::csr_view<T, I>(indptr, indices, data, n_rows, n_cols), P, w, B,
+                               G, C, nt);
+  });
+}
+
+}  // namespace
+
+void bind_leverage(py::module_& m) {
+  m.def("row_norms_product_dense", &row_norms_dense_py, py::arg("A"), py::arg("M"), py::arg("w"),
+        py::arg("out"), py::arg("n_threads"), "out[i] = w[i] * ||A[i] @ M||^2 (dense A).");
+  m.def("row_norms_product_csr", &row_norms_csr_py, py::arg("indptr"), py::arg("indices"),
+        py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("M"), py::arg("w"),
+        py::arg("out"), py::arg("n_threads"), "Same for CSR A.");
+  m.def("weighted_gram_dense", &gram_dense_py, py::arg("A"), py::arg("P"), py::arg("w"),
+        py::arg("B"), py::arg("G"), py::arg("C"), py::arg("n_threads"),
+        "G = (A P)^T diag(w) (A P), C = (A P)^T diag(w) B (dense A; P, w, B optional).");
+  m.def("weighted_gram_csr", &gram_csr_py, py::arg("indptr"), py::arg("indices"), py::arg("data"),
+        py::arg("n_rows"), py::arg("n_cols"), py::arg("P"), py::arg("w"), py::arg("B"),
+        py::arg("G"), py::arg("C"), py::arg("n_threads"), "Same for CSR A.");
+}
