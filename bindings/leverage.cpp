@@ -106,6 +106,37 @@ void gram_csr_py(py::array indptr, py::array indices, py::array data, std::int64
   });
 }
 
+template <class AView, class T>
+double run_lewis(const AView& a, py::array M, py::array w, double p, double eta, py::array w_out,
+                 py::array G, int nt) {
+  const auto m = bind::in_view<T>(M, "M");
+  const double* wp = opt_vector<double>(w, a.n_rows, "w");
+  double* wo = out_vector<double>(w_out, a.n_rows, "w_out");
+  const auto g = bind::out_view<T>(G, "G");
+  if (!wp) throw type_error("w: required");
+  py::gil_scoped_release release;
+  return lewis_step(a, m, wp, p, eta, wo, g, nt);
+}
+
+double lewis_dense_py(py::array A, py::array M, py::array w, double p, double eta, py::array w_out,
+                      py::array G, int nt) {
+  return bind::dispatch_float(A, "A", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return run_lewis<ConstDenseView<T>, T>(bind::in_view<T>(A, "A"), M, w, p, eta, w_out, G, nt);
+  });
+}
+
+double lewis_csr_py(py::array indptr, py::array indices, py::array data, std::int64_t n_rows,
+                    std::int64_t n_cols, py::array M, py::array w, double p, double eta,
+                    py::array w_out, py::array G, int nt) {
+  return bind::dispatch_float_index(data, indices, "A.data", "A.indices", [&](auto st, auto it) {
+    using T = typename decltype(st)::type;
+    using I = typename decltype(it)::type;
+    return run_lewis<CsrView<T, I>, T>(bind::csr_view<T, I>(indptr, indices, data, n_rows, n_cols),
+                                       M, w, p, eta, w_out, G, nt);
+  });
+}
+
 }  // namespace
 
 void bind_leverage(py::module_& m) {
@@ -120,4 +151,10 @@ void bind_leverage(py::module_& m) {
   m.def("weighted_gram_csr", &gram_csr_py, py::arg("indptr"), py::arg("indices"), py::arg("data"),
         py::arg("n_rows"), py::arg("n_cols"), py::arg("P"), py::arg("w"), py::arg("B"),
         py::arg("G"), py::arg("C"), py::arg("n_threads"), "Same for CSR A.");
+  m.def("lewis_step_dense", &lewis_dense_py, py::arg("A"), py::arg("M"), py::arg("w"), py::arg("p"),
+        py::arg("eta"), py::arg("w_out"), py::arg("G"), py::arg("n_threads"),
+        "One fused Lewis-weight iteration (dense A); returns max |log w' - log w|.");
+  m.def("lewis_step_csr", &lewis_csr_py, py::arg("indptr"), py::arg("indices"), py::arg("data"),
+        py::arg("n_rows"), py::arg("n_cols"), py::arg("M"), py::arg("w"), py::arg("p"),
+        py::arg("eta"), py::arg("w_out"), py::arg("G"), py::arg("n_threads"), "Same for CSR A.");
 }

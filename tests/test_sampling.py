@@ -428,7 +428,8 @@ def _lad_problem(rng, n, d, outliers=0.01):
 def test_lad_against_linprog(rng, method):
     A, b = _lad_problem(rng, 3000, 5)
     _, opt = lad_linprog(A, b)
-    res = sparsketch.lp_regression(A, b, 1, method=method, sample_size=800, seed=0, tol=1e-7)
+    res = sparsketch.lp_regression(A, b, 1, method=method, sample_size=800, seed=0, tol=1e-7,
+                                   maxiter=400)
     assert res.objective >= opt * (1 - 1e-9)
     if method == "full":  # IRLS to relative tolerance 1e-7 (smoothing <= tol/2, stop at tol/10)
         assert res.objective <= opt * (1 + 1e-6)

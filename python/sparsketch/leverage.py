@@ -69,6 +69,18 @@ class _Design:
         G = G.astype(np.float64)
         return (G, None) if C is None else (G, C.astype(np.float64))
 
+    def lewis_step(self, M, w, p, eta):
+        """One fused Lewis iteration (see leverage.hpp): (w', G, max |log w' - log w|)."""
+        M = np.ascontiguousarray(M, dtype=self.dtype)
+        r = M.shape[1]
+        w_out = np.empty(self.n)
+        G = np.empty((r, r), dtype=self.dtype, order="F")
+        if self.sparse:
+            ch = _core.lewis_step_csr(*self._csr(), M, w, p, eta, w_out, G, self.nt)
+        else:
+            ch = _core.lewis_step_dense(self.A, M, w, p, eta, w_out, G, self.nt)
+        return w_out, G.astype(np.float64), ch
+
     def scaled(self, s):
         """diag(s) A (a copy)."""
         if s is None:
@@ -332,16 +344,21 @@ def _lewis(D: _Design, p: float, *, method="exact", tol=1e-6, maxiter=100, seed=
     # eigenvalues in [0, 1]) has spectrum in [-(p-2)/(p+2), (p-2)/(p+2)]: local linear
     # convergence at rate (p - 2)/(p + 2).
     eta = 1.0 if p < 4 else 4.0 / (p + 2.0)
+    small = D.n <= max(4 * D.d, 64) or D.n * D.d <= 20_000
+    if method != "approx" and not small and D.d > 0:
+        return _lewis_fused(D, p, eta, tol=tol, maxiter=maxiter, seed=seed, warn=warn)
     w = np.ones(n)
     alive = np.ones(n, dtype=bool)
     P = None
     r = 0
     change = math.inf
     it = 0
-    small = D.n <= max(4 * D.d, 64) or D.n * D.d <= 20_000
     for it in range(1, maxiter + 1):
-        s = np.where(alive, w, 0.0) ** (0.5 - 1.0 / p)
-        s[~alive] = 0.0
+        if it == 1:
+            s = None  # w = 1: the leverage scores of A itself (no row scaling, no copy)
+        else:
+            s = np.where(alive, w, 1.0) ** (0.5 - 1.0 / p)
+            s[~alive] = 0.0
         if method == "exact" or small:
             tau, r, P_new = _scores(D, s=s, method="exact", seed=seed, P0=P)
         else:  # the same sketch every iteration: a fixed map, converging exactly (see docs)
@@ -368,6 +385,48 @@ def _lewis(D: _Design, p: float, *, method="exact", tol=1e-6, maxiter=100, seed=
     return w, r, it, change
 
 
+def _lewis_fused(D: _Design, p, eta, *, tol, maxiter, seed, warn):
+    """The exact Lewis iteration with one fused C++ pass per iteration (lewis_step): the
+    orthonormalizer M of diag(s) A is carried from one iteration to the next and updated by
+    the Cholesky factor of the Gram matrix the pass returns (CholeskyQR, preconditioned by the
+    previous M; a fresh sketch when the weights moved too much for that)."""
+    import scipy.linalg as sla
+    P, r = _sketch_preconditioner(D, None, 0.0, "sparse_sign", _default_sketch_size(D, True),
+                                  derive_seed(seed, 0))
+    if r == 0:
+        return np.zeros(D.n), 0, 0, 0.0
+    M = _cholqr(D, P)  # diag(s) A M orthonormal for w = 1 (s = 1)
+    w = np.ones(D.n)
+    change = math.inf
+    it = 0
+    for it in range(1, maxiter + 1):
+        # First step from w = 1 with eta = 2/p lands on w = tau(A), the leverage scores: a
+        # much better start than 1 (rows of leverage ~1 have Lewis weight ~1, typical rows ~d/n).
+        w, G, change = D.lewis_step(M, w, p, 2.0 / p if it == 1 else eta)
+        if change <= tol and it > 1:
+            break
+        s2 = w ** (1.0 - 2.0 / p) if p >= 2 else np.where(w > 0, w, 1.0) ** (1.0 - 2.0 / p)
+        s2[w == 0] = 0.0
+        try:
+            L = np.linalg.cholesky(0.5 * (G + G.T))
+            dl = np.abs(np.diag(L))
+            if not dl.min() > 1e-6 * dl.max():
+                raise np.linalg.LinAlgError("ill-conditioned")
+            M = sla.solve_triangular(L, M.T, lower=True, check_finite=False).T
+            if dl.max() / dl.min() >= 100.0:  # orthogonality error ~ eps cond^2: refine
+                M = _cholqr(D, M, s2)
+        except np.linalg.LinAlgError:  # re-precondition from a sketch of diag(s) A
+            P, r = _sketch_preconditioner(D, np.sqrt(s2), 0.0, "sparse_sign",
+                                          _default_sketch_size(D, True), derive_seed(seed, it))
+            M = _cholqr(D, P, s2)
+    else:
+        if warn:
+            warnings.warn(ConvergenceWarning(
+                f"lewis_weights: not converged after {maxiter} iterations "
+                f"(max |log w change| = {change:.3g} > tol = {tol:.3g})"), stacklevel=3)
+    return w, M.shape[1], it, change
+
+
 def lewis_weights(A, p, *, method="auto", tol=1e-6, maxiter=100, seed=None, n_threads=None):
     r"""l_p Lewis weights of the rows of A: the unique ``w > 0`` with
     :math:`w_i = \tau_i(W^{1/2 - 1/p} A)`, i.e.
@@ -387,7 +446,7 @@ def lewis_weights(A, p, *, method="auto", tol=1e-6, maxiter=100, seed=None, n_th
         next preconditioner, so after the first iteration each costs two passes over A (about
         5 n d^2 flops) and no sketch. "approx" re-uses one fixed sketch in every iteration, so
         the iteration converges to the Lewis weights of a perturbed problem, within the
-        sketch's factor (see :func:`leverage_scores`). "auto": "exact" when ``n d^2 <= 2e9``.
+        sketch's factor (see :func:`leverage_scores`). "auto" is "exact".
     tol : float, default 1e-6
         Stop when ``max_i |log w_i^(t+1) - log w_i^(t)| <= tol``.
     maxiter : int, default 100
@@ -425,7 +484,9 @@ def lewis_weights(A, p, *, method="auto", tol=1e-6, maxiter=100, seed=None, n_th
     maxiter = check_int(maxiter, "maxiter", minimum=1)
     nt = resolve_n_threads(n_threads)
     D = _Design(prepare_matrix(A), nt)
-    method = _resolve_method(method, D)
+    if method not in LEVERAGE_METHODS:
+        raise ValueError(f"method: expected one of {LEVERAGE_METHODS}, got {method!r}")
+    method = "exact" if method == "auto" else method
     seed = normalize_seed(seed)
     if D.n == 0:
         return np.zeros(0)
@@ -489,7 +550,7 @@ def sensitivities(A, p, *, method="lewis", tol=1e-6, seed=None, n_threads=None):
 
 
 def _sensitivity_bound(D: _Design, p: float, seed: int, tol: float = 1e-6) -> np.ndarray:
-    w, r, _, _ = _lewis(D, p, method=_resolve_method("auto", D), tol=tol, maxiter=200, seed=seed)
+    w, r, _, _ = _lewis(D, p, method="exact", tol=tol, maxiter=200, seed=seed)
     return np.minimum(1.0, w * float(r) ** max(0.0, p / 2 - 1))
 
 

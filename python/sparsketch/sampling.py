@@ -19,6 +19,7 @@ SCORE_KINDS = ("uniform", "leverage", "root_leverage", "lewis", "sensitivity",
                "leverage+sensitivity", "volume")
 _TAG_SAMPLE = 6  # StreamTag::sample_uniform
 _TAG_VOLUME = 7  # StreamTag::volume_uniform
+_SAMPLING_TOL = 0.05
 
 
 @dataclass
@@ -90,17 +91,17 @@ def _poisson_probabilities(q: np.ndarray, m: int) -> np.ndarray:
     n = q.shape[0]
     if m >= np.count_nonzero(q):
         return (q > 0).astype(np.float64)
-    order = np.argsort(-q, kind="stable")
-    qs = q[order]
-    tail = np.cumsum(qs[::-1])[::-1]  # tail[k] = sum of qs[k:]
-    # With the k largest capped at 1: c = (m - k) / tail[k]; the first k with c qs[k] <= 1.
-    ks = np.arange(m)
-    c_all = (m - ks) / tail[:m]
-    k = int(np.argmax(c_all * qs[:m] <= 1.0))
-    c = c_all[k]
-    pi = np.minimum(1.0, c * q)
-    pi[order[:k]] = 1.0
-    return pi[:n]
+    # Fixed point on the capped set: c = (m - #capped) / sum(q over the others); c grows
+    # monotonically, so the capped set only grows and this stops after a few O(n) passes.
+    capped = np.zeros(n, dtype=bool)
+    while True:
+        c = (m - np.count_nonzero(capped)) / q[~capped].sum()
+        new = q * c >= 1.0
+        if np.array_equal(new, capped):
+            break
+        capped = new
+    pi = np.where(capped, 1.0, np.minimum(1.0, c * q))
+    return pi
 
 
 def _uniforms(seed, tag, n, nt):
@@ -170,15 +171,17 @@ def _row_scores(D: _Design, kind: str, p: float, seed: int, method: str) -> np.n
     if kind == "uniform":
         return np.ones(D.n)
     if kind in ("leverage", "root_leverage"):
-        tau = _scores(D, method=method, seed=seed)[0].astype(np.float64)
+        tau = _scores(D, method=_resolve_method(method, D), seed=seed)[0].astype(np.float64)
         return np.sqrt(tau) if kind == "root_leverage" else tau
-    if kind == "lewis":
-        return _lewis(D, p, method=method, tol=1e-3, maxiter=100, seed=seed)[0]
+    # Sampling needs scores only up to a constant factor (the sample size scales with the
+    # factor; Cohen-Peng 2015, Lemma 2.4): Lewis weights to 5% (max |log change| <= 0.05).
+    if kind == "lewis":  # the exact iteration costs what the approximate one does: one pass
+        return _lewis(D, p, method="exact" if method == "auto" else method, tol=_SAMPLING_TOL, maxiter=100, seed=seed)[0]
     if kind == "sensitivity":
-        return _sensitivity_bound(D, p, seed, tol=1e-3)
+        return _sensitivity_bound(D, p, seed, tol=_SAMPLING_TOL)
     if kind == "leverage+sensitivity":  # equal mixture of the two distributions
-        tau = _scores(D, method=method, seed=seed)[0].astype(np.float64)
-        sig = _sensitivity_bound(D, p, seed, tol=1e-3)
+        tau = _scores(D, method=_resolve_method(method, D), seed=seed)[0].astype(np.float64)
+        sig = _sensitivity_bound(D, p, seed, tol=_SAMPLING_TOL)
         return 0.5 * (tau / tau.sum() + sig / sig.sum())
     raise AssertionError(kind)
 
@@ -269,7 +272,8 @@ def sample_rows(A, m, *, scores="leverage", p=2, replace=False, method="auto", s
             raise ValueError("scores: must have a positive sum")
         kind = "array"
         q = q.astype(np.float64)
-    method = _resolve_method(method, D) if kind != "array" else "exact"
+    if method not in ("auto", "exact", "approx"):
+        raise ValueError(f"method: expected one of ('auto', 'exact', 'approx'), got {method!r}")
     sub = derive_seed(seed, 0)  # scores' sketches; draws use `seed` itself
     if kind == "volume":
         if D.d == 0:

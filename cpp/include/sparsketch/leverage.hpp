@@ -19,6 +19,7 @@
 /// chunking that depends on (n, r, k) only. Both are bitwise identical for any thread count.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -223,6 +224,117 @@ void weighted_gram(const CsrView<T, I>& A, const ConstDenseView<T>* P, const T* 
       },
       detail::gram_chunk_rows(n, r, k));
   detail::split_gram(acc, r, k, G, C);
+}
+
+namespace detail {
+
+/// The Lewis-weight update of one row (see lewis_step); tau > 0.
+inline double lewis_update(double tau, double w, double p, double eta) {
+  const double lw = std::log(w);
+  return std::exp((1.0 - eta) * lw + eta * 0.5 * p * (std::log(tau) - (1.0 - 2.0 / p) * lw));
+}
+
+/// Rows [r0, r0 + rows) of a block U = A[blk] @ M (rows x r, RowMajor): scores, new weights,
+/// and G += U^T diag(s'^2) U; returns the block's max |log w' - log w|.
+template <class T, class U>
+double lewis_block(const U& u, std::int64_t r0, const double* w, double p, double eta,
+                   double* w_out, ColMat<T>& part, ColMat<T>& uw) {
+  const std::int64_t rows = u.rows();
+  double change = 0.0;
+  uw = u;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const double wi = w[r0 + i];
+    double scale = 0.0;
+    if (wi > 0.0) {
+      const double s2 = std::pow(wi, 1.0 - 2.0 / p);  // s_i^2 = w_i^(1 - 2/p)
+      const double tau = s2 * static_cast<double>(u.row(i).squaredNorm());
+      if (tau > 0.0) {
+        const double wn = lewis_update(tau, wi, p, eta);
+        change = std::max(change, std::abs(std::log(wn) - std::log(wi)));
+        w_out[r0 + i] = wn;
+        scale = std::pow(wn, 1.0 - 2.0 / p);
+      } else {
+        w_out[r0 + i] = 0.0;
+      }
+    } else {
+      w_out[r0 + i] = 0.0;
+    }
+    uw.row(i) *= static_cast<T>(scale);
+  }
+  part.noalias() += u.transpose() * uw;  // G += U^T diag(s'^2) U
+  return change;
+}
+
+}  // namespace detail
+
+/// One fused iteration of the l_p Lewis-weight fixed point (Cohen and Peng 2015), one pass
+/// over A. Input: weights w (n, >= 0; 0 marks a zero row) and M (d x r) such that
+/// diag(s) A M has orthonormal columns, s_i = w_i^(1/2 - 1/p). For each row:
+///   u_i = a_i M,  tau_i = s_i^2 ||u_i||^2 (its leverage score in diag(s) A),
+///   log w'_i = (1 - eta) log w_i + eta (p/2) (log tau_i - (1 - 2/p) log w_i)  (w' = 0 if tau = 0),
+/// and G (r x r) = sum_i s'_i^2 u_i^T u_i, the Gram matrix of diag(s') A M, from which the
+/// caller's Cholesky factor L gives the next M = M L^-T. Returns max_i |log w'_i - log w_i|.
+/// Cost 2 n d r + 2 n r^2 flops. Deterministic (fixed chunks, chunk-ordered sums, max).
+template <class T>
+double lewis_step(const ConstDenseView<T>& A, const ConstDenseView<T>& M, const double* w, double p,
+                  double eta, double* w_out, const DenseView<T>& G, int n_threads = 0) {
+  const std::int64_t n = A.n_rows, r = M.n_cols;
+  if (M.n_rows != A.n_cols || G.n_rows != r || G.n_cols != r)
+    throw value_error("lewis_step: shape mismatch");
+  const detail::ColMat<T> m = detail::copy_in(M);
+  const std::int64_t chunk = detail::gram_chunk_rows(n, r, 0);
+  std::vector<double> changes(static_cast<std::size_t>(n_blocks(n, chunk)), 0.0);
+  detail::for_chunks<T>(
+      n, r, r, 0, n_threads, G, nullptr,
+      [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto&) {
+        detail::RowMat<T> u;
+        detail::ColMat<T> uw;
+        double ch = 0.0;
+        for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
+          const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
+          detail::with_block(A, r0, rows, [&](const auto& Ab) { u.noalias() = Ab * m; });
+          ch = std::max(ch, detail::lewis_block<T>(u, r0, w, p, eta, w_out, part, uw));
+        }
+        changes[static_cast<std::size_t>(r_begin / chunk)] = ch;
+      },
+      chunk);
+  double change = 0.0;
+  for (double c : changes) change = std::max(change, c);
+  return change;
+}
+
+/// Same for A in CSR form.
+template <class T, class I>
+double lewis_step(const CsrView<T, I>& A, const ConstDenseView<T>& M, const double* w, double p,
+                  double eta, double* w_out, const DenseView<T>& G, int n_threads = 0) {
+  const std::int64_t n = A.n_rows, r = M.n_cols;
+  if (M.n_rows != A.n_cols || G.n_rows != r || G.n_cols != r)
+    throw value_error("lewis_step: shape mismatch");
+  detail::RowMat<T> m(M.n_rows, r);
+  for (std::int64_t i = 0; i < M.n_rows; ++i)
+    for (std::int64_t j = 0; j < r; ++j) m(i, j) = M(i, j);
+  const std::int64_t chunk = detail::gram_chunk_rows(n, r, 0);
+  std::vector<double> changes(static_cast<std::size_t>(n_blocks(n, chunk)), 0.0);
+  detail::for_chunks<T>(
+      n, r, r, 0, n_threads, G, nullptr,
+      [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto&) {
+        detail::RowMat<T> u;
+        detail::ColMat<T> uw;
+        double ch = 0.0;
+        for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
+          const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
+          u.setZero(rows, r);
+          for (std::int64_t i = 0; i < rows; ++i)
+            for (std::int64_t q = A.indptr[r0 + i]; q < A.indptr[r0 + i + 1]; ++q)
+              u.row(i).noalias() += A.values[q] * m.row(A.indices[q]);  // u = A[blk] @ M
+          ch = std::max(ch, detail::lewis_block<T>(u, r0, w, p, eta, w_out, part, uw));
+        }
+        changes[static_cast<std::size_t>(r_begin / chunk)] = ch;
+      },
+      chunk);
+  double change = 0.0;
+  for (double c : changes) change = std::max(change, c);
+  return change;
 }
 
 }  // namespace sparsketch
