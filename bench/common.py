@@ -82,3 +82,15 @@ def machine_info() -> dict:
     except OSError:
         pass
     return info
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, or None when matplotlib is not installed (the
+    kernels' plot() then returns no paths)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt

@@ -195,11 +195,9 @@ def _fmt(t):
 
 
 def plot(results, path_prefix):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    from common import pyplot
+    plt = pyplot()
+    if plt is None:
         return []
     paths = []
     for dt in ("float64", "float32"):

@@ -259,11 +259,9 @@ def summary(results):
 
 
 def plot(results, path_prefix):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    from common import pyplot
+    plt = pyplot()
+    if plt is None:
         return []
     paths = []
     for r in results:

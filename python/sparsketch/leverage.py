@@ -95,7 +95,7 @@ class _Design:
     def sketch(self, kind, m, seed, s=None) -> np.ndarray:
         """S diag(s) A for a fresh sketch operator (m x d, float64)."""
         S = SketchOperator(kind, m, self.n, seed=seed)
-        return S._apply(self.scaled(s), self.nt).astype(np.float64)
+        return S._apply(self.scaled(s), self.nt, validated=True).astype(np.float64)
 
     def matvec(self, x) -> np.ndarray:
         return self.A @ np.asarray(x, dtype=self.dtype)

@@ -245,7 +245,7 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
     t0 = time.perf_counter()
     S = SketchOperator(kind, m, n, seed=normalize_seed(seed))
     if is_sparse(A):
-        SA, SB = S._apply(A, nt), S._apply(B, nt)
+        SA, SB = S._apply(A, nt, validated=True), S._apply(B, nt, validated=True)
     else:
         SA, SB = S._apply_dense_multi([A, B], nt)
     times["sketch"] = time.perf_counter() - t0

@@ -114,16 +114,10 @@ def _draw(q: np.ndarray, m: int, replace: bool, seed: int, nt: int):
     if replace:
         prob = q / q.sum()
         cdf = np.cumsum(prob)
-        cdf[-1] = 1.0
-        u = _uniforms(seed, _TAG_SAMPLE, m, nt)
-        idx = np.minimum(np.searchsorted(cdf, u, side="right"), n - 1)
-        while True:  # never a zero-probability row (u landing exactly on a flat step)
-            bad = prob[idx] == 0
-            if not bad.any():
-                break
-            idx[bad] = np.minimum(np.searchsorted(cdf, u[bad], side="left"), n - 1)
-            if (prob[idx] == 0).any():
-                idx[prob[idx] == 0] = int(np.flatnonzero(prob > 0)[-1])
+        # u * total < cdf[-1], so the first cdf entry above it is a step of positive
+        # probability: a zero-probability row is never drawn.
+        u = _uniforms(seed, _TAG_SAMPLE, m, nt) * cdf[-1]
+        idx = np.searchsorted(cdf, u, side="right")
         idx.sort()
         return idx.astype(np.int64), 1.0 / (m * prob[idx]), prob
     pi = _poisson_probabilities(q, m)

@@ -110,21 +110,23 @@ class SketchOperator:
         integer input) and shape ``(m,)`` or ``(m, d)``."""
         return self._apply(A, resolve_n_threads(n_threads))
 
-    def _apply(self, A, nt: int) -> np.ndarray:
-        """apply() with the thread count already resolved (0: OpenMP's default)."""
+    def _apply(self, A, nt: int, validated: bool = False) -> np.ndarray:
+        """apply() with the thread count already resolved (0: OpenMP's default). ``validated``:
+        the caller has already checked A for NaN/Inf (prepare_matrix), so skip that pass."""
         if is_sparse(A):
-            return self._apply_sparse(A, nt)
-        return self._apply_dense(as_float_array(A, "A"), nt)
+            return self._apply_sparse(A, nt, validated)
+        return self._apply_dense(as_float_array(A, "A"), nt, validated)
 
     __matmul__ = apply
 
-    def _apply_dense(self, A: np.ndarray, nt: int) -> np.ndarray:
+    def _apply_dense(self, A: np.ndarray, nt: int, validated: bool = False) -> np.ndarray:
         if A.ndim not in (1, 2):
             raise ValueError(f"A: expected a 1-D or 2-D array, got {A.ndim}-D")
         vec = A.ndim == 1
         A2 = A[:, None] if vec else A
         self._check_rows(A2.shape[0])
-        _check_finite(A2, "A")
+        if not validated:
+            _check_finite(A2, "A")
         if any(s < 0 for s in A2.strides):
             A2 = np.ascontiguousarray(A2)
         order = "F" if (A2.flags.f_contiguous and not A2.flags.c_contiguous) else "C"
@@ -151,19 +153,20 @@ class SketchOperator:
             raise ValueError(f"A: expected {self.n} rows (the operator is {self.m} x {self.n}), "
                              f"got {n_rows}")
 
-    def _apply_sparse(self, A, nt) -> np.ndarray:
+    def _apply_sparse(self, A, nt, validated: bool = False) -> np.ndarray:
         import scipy.sparse as sp
         if A.ndim != 2:
             raise ValueError("A: expected a 2-D sparse matrix")
         self._check_rows(A.shape[0])
         fmt = A.format
         if self.kind == "srht":  # the transform is dense anyway
-            return self._apply_dense(A.toarray(), nt)
+            return self._apply_dense(A.toarray(), nt, validated)
         if fmt not in ("csr", "csc") or (fmt == "csc" and self.kind == "gaussian"):
             A = sp.csr_array(A) if fmt != "csr" else A
             fmt = "csr"
         values = as_float_array(A.data, "A.data")
-        _check_finite(values, "A")
+        if not validated:
+            _check_finite(values, "A")
         indices, indptr = A.indices, A.indptr
         if indices.dtype != indptr.dtype or indices.dtype not in (np.int32, np.int64):
             indices = indices.astype(np.int64)

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "sparsketch/common.hpp"
@@ -63,29 +64,51 @@ void split_gram(const ColMat<T>& acc, std::int64_t r, std::int64_t k, const Dens
       for (std::int64_t i = 0; i < r; ++i) (*C)(i, j) = acc(i, r + j);
 }
 
-}  // namespace detail
-
-/// out[i] = w[i] * ||A[i, :] @ M||^2 for dense A (n x d, any strides) and M (d x k); w may be
-/// null (all ones). Cost 2 n d k flops, one pass over A. Threads: OpenMP over fixed blocks of
-/// rows; each output depends only on its row, so results are thread-count independent.
+/// M (d x k) copied row-major, so that a_i @ M is a sum of contiguous rows of M.
 template <class T>
-void row_norms_product(const ConstDenseView<T>& A, const ConstDenseView<T>& M, const T* w, T* out,
-                       int n_threads = 0) {
-  if (M.n_rows != A.n_cols) throw value_error("row_norms_product: M must have d rows");
-  const std::int64_t n = A.n_rows;
-  const detail::ColMat<T> m = detail::copy_in(M);
-  const std::int64_t blocks = n_blocks(n, detail::kNormRows);
+RowMat<T> row_major_copy(const ConstDenseView<T>& M) {
+  RowMat<T> c(M.n_rows, M.n_cols);
+  for (std::int64_t i = 0; i < M.n_rows; ++i)
+    for (std::int64_t j = 0; j < M.n_cols; ++j) c(i, j) = M(i, j);
+  return c;
+}
+
+/// u = A[r0:r0+rows] @ m for CSR A, scattering rows of m (row-major) in index order.
+template <class T, class I>
+void csr_block_product(const CsrView<T, I>& A, std::int64_t r0, std::int64_t rows,
+                       const RowMat<T>& m, RowMat<T>& u) {
+  u.setZero(rows, m.cols());
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t q = A.indptr[r0 + i]; q < A.indptr[r0 + i + 1]; ++q)
+      u.row(i).noalias() += A.values[q] * m.row(A.indices[q]);
+}
+
+/// The row-block product of each matrix kind: product(r0, rows, u) sets u = A[blk] @ M.
+template <class T>
+auto block_product(const ConstDenseView<T>& A, const ConstDenseView<T>& M) {
+  return [&A, m = copy_in(M)](std::int64_t r0, std::int64_t rows, RowMat<T>& u) {
+    with_block(A, r0, rows, [&](const auto& Ab) { u.noalias() = Ab * m; });
+  };
+}
+template <class T, class I>
+auto block_product(const CsrView<T, I>& A, const ConstDenseView<T>& M) {
+  return [&A, m = row_major_copy(M)](std::int64_t r0, std::int64_t rows, RowMat<T>& u) {
+    csr_block_product(A, r0, rows, m, u);
+  };
+}
+
+/// row_norms_product over fixed blocks of kNormRows rows; `product` as block_product gives.
+template <class T, class Product>
+void row_norms_blocks(std::int64_t n, const T* w, T* out, int n_threads, const Product& product) {
+  const std::int64_t blocks = n_blocks(n, kNormRows);
   const int nt = blocks < 2 ? 1 : resolve_threads(n_threads);
   ExceptionCapture ex;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 4)
   for (std::int64_t b = 0; b < blocks; ++b)
     ex.run([&] {
-      const std::int64_t r0 = b * detail::kNormRows;
-      const std::int64_t rows = std::min(detail::kNormRows, n - r0);
-      detail::RowMat<T> t;
-      detail::with_block(A, r0, rows, [&](const auto& Ab) {
-        t.noalias() = Ab * m;  // t = A[blk] @ M
-      });
+      const std::int64_t r0 = b * kNormRows, rows = std::min(kNormRows, n - r0);
+      RowMat<T> t;
+      product(r0, rows, t);  // t = A[blk] @ M
       for (std::int64_t i = 0; i < rows; ++i) {
         const T s = t.row(i).squaredNorm();
         out[r0 + i] = w ? w[r0 + i] * s : s;
@@ -94,136 +117,104 @@ void row_norms_product(const ConstDenseView<T>& A, const ConstDenseView<T>& M, c
   ex.rethrow();
 }
 
-/// Same for A in CSR form (n x d). Cost 2 nnz(A) k flops.
-template <class T, class I>
-void row_norms_product(const CsrView<T, I>& A, const ConstDenseView<T>& M, const T* w, T* out,
+/// Adds t^T diag(w) t to the first r columns of part and t^T diag(w) B[blk] to the next k
+/// (t: rows x r, the block's A P; tw is workspace).
+template <class T, class TM>
+void gram_block(const TM& t, std::int64_t r0, const T* w, const ConstDenseView<T>* B, ColMat<T>& tw,
+                ColMat<T>& part) {
+  const std::int64_t rows = t.rows(), r = t.cols(), k = B ? B->n_cols : 0;
+  tw = t;
+  if (w)
+    for (std::int64_t i = 0; i < rows; ++i) tw.row(i) *= w[r0 + i];  // tw = w * t
+  part.leftCols(r).noalias() += t.transpose() * tw;                  // G += t.T @ tw
+  if (k > 0) {
+    ColMat<T> bb(rows, k);
+    for (std::int64_t q = 0; q < k; ++q)
+      for (std::int64_t i = 0; i < rows; ++i) bb(i, q) = (*B)(r0 + i, q);
+    part.rightCols(k).noalias() += tw.transpose() * bb;  // C += tw.T @ B[blk]
+  }
+}
+
+/// The chunked reduction of weighted_gram: body(r_begin, r_end, part) accumulates the chunk's
+/// r x (r + k) partial; the chunk-ordered sum is split into G and C.
+template <class T, class Body>
+void gram_chunks(std::int64_t n, std::int64_t r, std::int64_t k, int n_threads,
+                 const DenseView<T>& G, const DenseView<T>* C, Body&& body) {
+  ColMat<T> acc(r, r + k);
+  const DenseView<T> accv{acc.data(), r, r + k, 1, r};
+  for_chunks<T>(
+      n, r, r + k, 0, n_threads, accv, nullptr,
+      [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto&) {
+        body(r_begin, r_end, part);
+      },
+      gram_chunk_rows(n, r, k));
+  split_gram(acc, r, k, G, C);
+}
+
+}  // namespace detail
+
+/// out[i] = w[i] * ||A[i, :] @ M||^2 for dense A (n x d, any strides) or CSR A, and M (d x k);
+/// w may be null (all ones). Cost 2 n d k (dense) or 2 nnz(A) k (CSR) flops, one pass over A.
+/// Threads: OpenMP over fixed blocks of rows; each output depends only on its row, so results
+/// are thread-count independent.
+template <class AView, class T>
+void row_norms_product(const AView& A, const ConstDenseView<T>& M, const T* w, T* out,
                        int n_threads = 0) {
   if (M.n_rows != A.n_cols) throw value_error("row_norms_product: M must have d rows");
-  const std::int64_t n = A.n_rows, k = M.n_cols;
-  const detail::RowMat<T> m = [&] {  // rows of M contiguous: t += v * M[j, :]
-    detail::RowMat<T> c(M.n_rows, k);
-    for (std::int64_t i = 0; i < M.n_rows; ++i)
-      for (std::int64_t j = 0; j < k; ++j) c(i, j) = M(i, j);
-    return c;
-  }();
-  const std::int64_t blocks = n_blocks(n, detail::kNormRows);
-  const int nt = blocks < 2 ? 1 : resolve_threads(n_threads);
-  ExceptionCapture ex;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 4)
-  for (std::int64_t b = 0; b < blocks; ++b)
-    ex.run([&] {
-      Eigen::Matrix<T, 1, Eigen::Dynamic> t(k);
-      const std::int64_t r1 = std::min(n, (b + 1) * detail::kNormRows);
-      for (std::int64_t i = b * detail::kNormRows; i < r1; ++i) {
-        t.setZero();
-        for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
-          t.noalias() += A.values[p] * m.row(A.indices[p]);  // t = a_i @ M
-        const T s = t.squaredNorm();
-        out[i] = w ? w[i] * s : s;
-      }
-    });
-  ex.rethrow();
+  detail::row_norms_blocks(A.n_rows, w, out, n_threads, detail::block_product(A, M));
 }
 
 /// G (r x r) = sum_i w_i (a_i P)^T (a_i P) and, when B is given (n x k), C (r x k) =
-/// sum_i w_i (a_i P)^T B[i, :]; dense A (n x d). P (d x r) may be null: the identity (r = d).
-/// w may be null (all ones). Cost: 2 n d r (A P) + 2 n r (r + k) flops, one pass over A.
-/// Threads: OpenMP over fixed chunks (detail::gram_chunk_rows); bitwise thread-independent.
-template <class T>
-void weighted_gram(const ConstDenseView<T>& A, const ConstDenseView<T>* P, const T* w,
+/// sum_i w_i (a_i P)^T B[i, :]; dense or CSR A (n x d). P (d x r) may be null: the identity
+/// (r = d). w may be null (all ones). Cost, one pass over A: dense 2 n d r (A P) +
+/// 2 n r (r + k); CSR with P 2 nnz(A) r + 2 n r (r + k); CSR without P sparse outer products,
+/// sum_i nnz(a_i)^2 + 2 nnz(A) k. Threads: OpenMP over fixed chunks
+/// (detail::gram_chunk_rows); bitwise thread-independent.
+template <class AView, class T>
+void weighted_gram(const AView& A, const ConstDenseView<T>* P, const T* w,
                    const ConstDenseView<T>* B, const DenseView<T>& G, const DenseView<T>* C,
                    int n_threads = 0) {
   const std::int64_t n = A.n_rows, d = A.n_cols;
   const std::int64_t r = P ? P->n_cols : d, k = B ? B->n_cols : 0;
   detail::check_gram_shapes(n, d, P ? P->n_rows : d, r, B ? B->n_rows : n, k, G.n_rows, G.n_cols,
                             C ? C->n_rows : r, C ? C->n_cols : k);
-  const detail::ColMat<T> pm = P ? detail::copy_in(*P) : detail::ColMat<T>();
-  detail::ColMat<T> acc(r, r + k);
-  const DenseView<T> accv{acc.data(), r, r + k, 1, r};
-  detail::for_chunks<T>(
-      n, r, r + k, 0, n_threads, accv, nullptr,
-      [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto&) {
-        detail::ColMat<T> t, tw;
-        for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
-          const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
-          detail::with_block(A, r0, rows, [&](const auto& Ab) {
-            if (P)
-              t.noalias() = Ab * pm;  // t = A[blk] @ P
-            else
-              t = Ab;
-          });
-          tw = t;
-          if (w)
-            for (std::int64_t i = 0; i < rows; ++i) tw.row(i) *= w[r0 + i];  // tw = w * t
-          part.leftCols(r).noalias() += t.transpose() * tw;                  // G += t.T @ tw
-          if (k > 0) {
-            detail::ColMat<T> bb(rows, k);
-            for (std::int64_t q = 0; q < k; ++q)
-              for (std::int64_t i = 0; i < rows; ++i) bb(i, q) = (*B)(r0 + i, q);
-            part.rightCols(k).noalias() += tw.transpose() * bb;  // C += tw.T @ B[blk]
-          }
-        }
-      },
-      detail::gram_chunk_rows(n, r, k));
-  detail::split_gram(acc, r, k, G, C);
-}
-
-/// Same for A in CSR form (n x d). With P: cost 2 nnz(A) r + 2 n r (r + k) flops. Without P:
-/// sparse outer products, cost sum_i nnz(a_i)^2 + 2 nnz(A) k.
-template <class T, class I>
-void weighted_gram(const CsrView<T, I>& A, const ConstDenseView<T>* P, const T* w,
-                   const ConstDenseView<T>* B, const DenseView<T>& G, const DenseView<T>* C,
-                   int n_threads = 0) {
-  const std::int64_t n = A.n_rows, d = A.n_cols;
-  const std::int64_t r = P ? P->n_cols : d, k = B ? B->n_cols : 0;
-  detail::check_gram_shapes(n, d, P ? P->n_rows : d, r, B ? B->n_rows : n, k, G.n_rows, G.n_cols,
-                            C ? C->n_rows : r, C ? C->n_cols : k);
-  detail::RowMat<T> pm;
-  if (P) {
-    pm.resize(d, r);
-    for (std::int64_t i = 0; i < d; ++i)
-      for (std::int64_t j = 0; j < r; ++j) pm(i, j) = (*P)(i, j);
-  }
-  detail::ColMat<T> acc(r, r + k);
-  const DenseView<T> accv{acc.data(), r, r + k, 1, r};
-  detail::for_chunks<T>(
-      n, r, r + k, 0, n_threads, accv, nullptr,
-      [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto&) {
-        if (!P) {  // sparse outer products straight into the partial
-          for (std::int64_t i = r_begin; i < r_end; ++i) {
-            const T wi = w ? w[i] : T(1);
-            for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
-              const T vp = wi * A.values[p];
-              const std::int64_t cp = A.indices[p];
-              for (std::int64_t q = A.indptr[i]; q < A.indptr[i + 1]; ++q)
-                part(A.indices[q], cp) += vp * A.values[q];  // G[:, j] += w a_ij a_i
-              for (std::int64_t q = 0; q < k; ++q) part(cp, r + q) += vp * (*B)(i, q);
-            }
-          }
-          return;
-        }
-        detail::RowMat<T> t;
+  constexpr bool dense = std::is_same<AView, ConstDenseView<T>>::value;
+  if (!P) {
+    if constexpr (dense) {  // t = A[blk] itself
+      detail::gram_chunks<T>(n, r, k, n_threads, G, C, [&](auto r_begin, auto r_end, auto& part) {
         detail::ColMat<T> tw;
         for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
           const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
-          t.setZero(rows, r);
-          for (std::int64_t i = 0; i < rows; ++i)
-            for (std::int64_t p = A.indptr[r0 + i]; p < A.indptr[r0 + i + 1]; ++p)
-              t.row(i).noalias() += A.values[p] * pm.row(A.indices[p]);  // t = A[blk] @ P
-          tw = t;
-          if (w)
-            for (std::int64_t i = 0; i < rows; ++i) tw.row(i) *= w[r0 + i];
-          part.leftCols(r).noalias() += t.transpose() * tw;
-          if (k > 0) {
-            detail::ColMat<T> bb(rows, k);
-            for (std::int64_t q = 0; q < k; ++q)
-              for (std::int64_t i = 0; i < rows; ++i) bb(i, q) = (*B)(r0 + i, q);
-            part.rightCols(k).noalias() += tw.transpose() * bb;
+          detail::with_block(A, r0, rows,
+                             [&](const auto& Ab) { detail::gram_block(Ab, r0, w, B, tw, part); });
+        }
+      });
+    } else {  // sparse outer products straight into the partial
+      detail::gram_chunks<T>(n, r, k, n_threads, G, C, [&](auto r_begin, auto r_end, auto& part) {
+        for (std::int64_t i = r_begin; i < r_end; ++i) {
+          const T wi = w ? w[i] : T(1);
+          for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+            const T vp = wi * A.values[p];
+            const std::int64_t cp = A.indices[p];
+            for (std::int64_t q = A.indptr[i]; q < A.indptr[i + 1]; ++q)
+              part(A.indices[q], cp) += vp * A.values[q];  // G[:, j] += w a_ij a_i
+            for (std::int64_t q = 0; q < k; ++q) part(cp, r + q) += vp * (*B)(i, q);
           }
         }
-      },
-      detail::gram_chunk_rows(n, r, k));
-  detail::split_gram(acc, r, k, G, C);
+      });
+    }
+    return;
+  }
+  const auto product = detail::block_product(A, *P);
+  detail::gram_chunks<T>(n, r, k, n_threads, G, C, [&](auto r_begin, auto r_end, auto& part) {
+    detail::RowMat<T> t;
+    detail::ColMat<T> tw;
+    for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
+      const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
+      product(r0, rows, t);  // t = A[blk] @ P
+      detail::gram_block(t, r0, w, B, tw, part);
+    }
+  });
 }
 
 namespace detail {
@@ -274,14 +265,15 @@ double lewis_block(const U& u, std::int64_t r0, const double* w, double p, doubl
 ///   log w'_i = (1 - eta) log w_i + eta (p/2) (log tau_i - (1 - 2/p) log w_i)  (w' = 0 if tau = 0),
 /// and G (r x r) = sum_i s'_i^2 u_i^T u_i, the Gram matrix of diag(s') A M, from which the
 /// caller's Cholesky factor L gives the next M = M L^-T. Returns max_i |log w'_i - log w_i|.
-/// Cost 2 n d r + 2 n r^2 flops. Deterministic (fixed chunks, chunk-ordered sums, max).
-template <class T>
-double lewis_step(const ConstDenseView<T>& A, const ConstDenseView<T>& M, const double* w, double p,
-                  double eta, double* w_out, const DenseView<T>& G, int n_threads = 0) {
+/// Dense or CSR A. Cost 2 n d r (dense; 2 nnz(A) r for CSR) + 2 n r^2 flops. Deterministic (fixed
+/// chunks, chunk-ordered sums, max).
+template <class AView, class T>
+double lewis_step(const AView& A, const ConstDenseView<T>& M, const double* w, double p, double eta,
+                  double* w_out, const DenseView<T>& G, int n_threads = 0) {
   const std::int64_t n = A.n_rows, r = M.n_cols;
   if (M.n_rows != A.n_cols || G.n_rows != r || G.n_cols != r)
     throw value_error("lewis_step: shape mismatch");
-  const detail::ColMat<T> m = detail::copy_in(M);
+  const auto product = detail::block_product(A, M);
   const std::int64_t chunk = detail::gram_chunk_rows(n, r, 0);
   std::vector<double> changes(static_cast<std::size_t>(n_blocks(n, chunk)), 0.0);
   detail::for_chunks<T>(
@@ -291,42 +283,7 @@ double lewis_step(const ConstDenseView<T>& A, const ConstDenseView<T>& M, const 
         detail::ColMat<T> uw;
         double ch = 0.0;
         for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
-          const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
-          detail::with_block(A, r0, rows, [&](const auto& Ab) { u.noalias() = Ab * m; });
-          ch = std::max(ch, detail::lewis_block<T>(u, r0, w, p, eta, w_out, part, uw));
-        }
-        changes[static_cast<std::size_t>(r_begin / chunk)] = ch;
-      },
-      chunk);
-  double change = 0.0;
-  for (double c : changes) change = std::max(change, c);
-  return change;
-}
-
-/// Same for A in CSR form.
-template <class T, class I>
-double lewis_step(const CsrView<T, I>& A, const ConstDenseView<T>& M, const double* w, double p,
-                  double eta, double* w_out, const DenseView<T>& G, int n_threads = 0) {
-  const std::int64_t n = A.n_rows, r = M.n_cols;
-  if (M.n_rows != A.n_cols || G.n_rows != r || G.n_cols != r)
-    throw value_error("lewis_step: shape mismatch");
-  detail::RowMat<T> m(M.n_rows, r);
-  for (std::int64_t i = 0; i < M.n_rows; ++i)
-    for (std::int64_t j = 0; j < r; ++j) m(i, j) = M(i, j);
-  const std::int64_t chunk = detail::gram_chunk_rows(n, r, 0);
-  std::vector<double> changes(static_cast<std::size_t>(n_blocks(n, chunk)), 0.0);
-  detail::for_chunks<T>(
-      n, r, r, 0, n_threads, G, nullptr,
-      [&](std::int64_t r_begin, std::int64_t r_end, auto& part, auto&) {
-        detail::RowMat<T> u;
-        detail::ColMat<T> uw;
-        double ch = 0.0;
-        for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
-          const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
-          u.setZero(rows, r);
-          for (std::int64_t i = 0; i < rows; ++i)
-            for (std::int64_t q = A.indptr[r0 + i]; q < A.indptr[r0 + i + 1]; ++q)
-              u.row(i).noalias() += A.values[q] * m.row(A.indices[q]);  // u = A[blk] @ M
+          product(r0, std::min(detail::kSubRows, r_end - r0), u);  // u = A[blk] @ M
           ch = std::max(ch, detail::lewis_block<T>(u, r0, w, p, eta, w_out, part, uw));
         }
         changes[static_cast<std::size_t>(r_begin / chunk)] = ch;
