@@ -31,8 +31,9 @@ class _Design:
         self.nt = nt
 
     @property
-    def work(self) -> int:
-        return int(self.A.nnz) if self.sparse else self.n * self.d
+    def small(self) -> bool:
+        """Small enough for a direct SVD of the dense matrix (no sketch, no CholeskyQR)."""
+        return self.n <= max(4 * self.d, 64) or self.n * self.d <= 20_000
 
     def _csr(self):
         A = self.A
@@ -124,14 +125,13 @@ def _sketch_preconditioner(D: _Design, s, ridge, kind, m, seed):
     return Vt[:r].T / sv[:r], r
 
 
-def _cholqr(D: _Design, P, w=None, ridge=0.0, max_rounds=3, strict=False):
+def _cholqr(D: _Design, P, w=None, ridge=0.0, max_rounds=3):
     """Refine P (d x r) so that diag(sqrt(w)) A P (with sqrt(ridge) P appended) has orthonormal
     columns to rounding: CholeskyQR on the preconditioned matrix, repeated (CholeskyQR2) while
     the Cholesky factor is not close to the identity. Columns the Gram matrix shows to be
-    numerically dependent are dropped (eigendecomposition fallback), unless ``strict``: then a
-    first Gram matrix too ill-conditioned for Cholesky returns None (the caller re-sketches)."""
+    numerically dependent are dropped (eigendecomposition fallback)."""
     import scipy.linalg as sla
-    for rnd in range(max_rounds):
+    for _ in range(max_rounds):
         G, _ = D.gram(P, w)
         if ridge > 0:
             G += ridge * (P.T @ P)
@@ -144,8 +144,6 @@ def _cholqr(D: _Design, P, w=None, ridge=0.0, max_rounds=3, strict=False):
             P = sla.solve_triangular(L, P.T, lower=True, check_finite=False).T
             cond = dl.max() / dl.min()
         except np.linalg.LinAlgError:
-            if strict and rnd == 0:
-                return None
             lam, V = np.linalg.eigh(G)
             keep = lam > max(lam[-1], 0) * G.shape[0] * 1e3 * float(np.finfo(D.dtype).eps)
             P = (P @ V[:, keep]) / np.sqrt(lam[keep])
@@ -175,41 +173,31 @@ def _default_sketch_size(D: _Design, exact: bool) -> int:
 
 
 def _scores(D: _Design, *, s=None, ridge=0.0, method="exact", kind="sparse_sign",
-            sketch_size=None, jl_dim=None, seed=0, P0=None):
+            sketch_size=None, jl_dim=None, seed=0):
     """tau_i(diag(s) A) (ridge: of [diag(s) A; sqrt(ridge) I], first n rows).
-    Returns (scores, rank, P) with P the orthonormalizer used (reusable as a preconditioner)."""
+    Returns (scores, rank, P) with P the orthonormalizer used (None on the direct route)."""
     w = None if s is None else (s.astype(np.float64) ** 2)
     if D.n == 0 or D.d == 0:
         return np.zeros(D.n, dtype=D.dtype), 0, None
-    small = D.n <= max(4 * D.d, 64) or D.n * D.d <= 20_000
-    if small and P0 is None:
+    if D.small:
         sc, r = _direct_scores(D, s, ridge)
         return sc.astype(D.dtype), r, None
-    m = D.n
-    if P0 is not None:
-        P, r = P0, P0.shape[1]
-    else:
-        m = _default_sketch_size(D, method == "exact") if sketch_size is None else sketch_size
-        P, r = _sketch_preconditioner(D, s, ridge, kind, min(m, D.n), derive_seed(seed, 0))
-        if r == 0:
-            return np.zeros(D.n, dtype=D.dtype), 0, P
+    m = _default_sketch_size(D, method == "exact") if sketch_size is None else sketch_size
+    m = min(m, D.n)
+    P, r = _sketch_preconditioner(D, s, ridge, kind, m, derive_seed(seed, 0))
+    if r == 0:
+        return np.zeros(D.n, dtype=D.dtype), 0, P
     if method == "exact":
-        Q = _cholqr(D, P, w, ridge, strict=P0 is not None)
-        if Q is None:  # the reused preconditioner no longer fits: sketch afresh
-            return _scores(D, s=s, ridge=ridge, method=method, kind=kind,
-                           sketch_size=sketch_size, jl_dim=jl_dim, seed=seed)
-        P = Q
-        r = P.shape[1]
-        return D.row_norms(P, w), r, P
+        P = _cholqr(D, P, w, ridge)
+        return D.row_norms(P, w), P.shape[1], P
     # Bias correction: for a Gaussian sketch E[(A^T S^T S A)^-1] = m / (m - r - 1) (A^T A)^-1
     # (inverse-Wishart mean), so the raw scores overestimate by that factor on average; the
     # sparse sketches behave the same to within a few percent (measured).
-    m_used = min(m, D.n)
-    M = P * math.sqrt(max(m_used - r - 1, 1) / m_used) if m_used > r + 1 else P
+    M = P * math.sqrt((m - r - 1) / m) if m > r + 1 else P
     k = _jl_dim(jl_dim, D.n, r)
     if k < r:
         G = _core._random_normal(derive_seed(seed, 1), _TAG_JL, 0, r * k, D.nt)
-        M = P @ (G.reshape(r, k) / math.sqrt(k))
+        M = M @ (G.reshape(r, k) / math.sqrt(k))
     return D.row_norms(M, w), r, P
 
 
@@ -344,12 +332,10 @@ def _lewis(D: _Design, p: float, *, method="exact", tol=1e-6, maxiter=100, seed=
     # eigenvalues in [0, 1]) has spectrum in [-(p-2)/(p+2), (p-2)/(p+2)]: local linear
     # convergence at rate (p - 2)/(p + 2).
     eta = 1.0 if p < 4 else 4.0 / (p + 2.0)
-    small = D.n <= max(4 * D.d, 64) or D.n * D.d <= 20_000
-    if method != "approx" and not small and D.d > 0:
+    if method != "approx" and not D.small and D.d > 0:
         return _lewis_fused(D, p, eta, tol=tol, maxiter=maxiter, seed=seed, warn=warn)
     w = np.ones(n)
     alive = np.ones(n, dtype=bool)
-    P = None
     r = 0
     change = math.inf
     it = 0
@@ -359,30 +345,31 @@ def _lewis(D: _Design, p: float, *, method="exact", tol=1e-6, maxiter=100, seed=
         else:
             s = np.where(alive, w, 1.0) ** (0.5 - 1.0 / p)
             s[~alive] = 0.0
-        if method == "exact" or small:
-            tau, r, P_new = _scores(D, s=s, method="exact", seed=seed, P0=P)
-        else:  # the same sketch every iteration: a fixed map, converging exactly (see docs)
-            tau, r, P_new = _scores(D, s=s, method="approx", seed=seed)
-        if P_new is not None and method == "exact":
-            P = P_new  # the next iteration's preconditioner (weights change little)
+        # "approx": the same sketch every iteration, a fixed map converging exactly (see docs)
+        tau, r, _ = _scores(D, s=s, method="exact" if D.small else method, seed=seed)
         tau = tau.astype(np.float64)
         alive = tau > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(alive, tau / np.where(alive, w, 1.0) ** (1.0 - 2.0 / p), 0.0)
             logT = np.where(alive, (p / 2.0) * np.log(np.where(alive, t, 1.0)), 0.0)
             logw = np.log(np.where(alive, w, 1.0))
-            new_logw = (1.0 - eta) * logw + eta * logT
+            e = 2.0 / p if it == 1 else eta  # first step: land on w = tau (as _lewis_fused)
+            new_logw = (1.0 - e) * logw + e * logT
         w_new = np.where(alive, np.exp(new_logw), 0.0)
         change = float(np.max(np.abs(new_logw - logw)[alive])) if alive.any() else 0.0
         w = w_new
-        if change <= tol:
+        if change <= tol and it > 1:
             break
     else:
-        if warn:
-            warnings.warn(ConvergenceWarning(
-                f"lewis_weights: not converged after {maxiter} iterations "
-                f"(max |log w change| = {change:.3g} > tol = {tol:.3g})"), stacklevel=3)
+        _warn_lewis(warn, maxiter, change, tol)
     return w, r, it, change
+
+
+def _warn_lewis(warn, maxiter, change, tol, stacklevel=4):
+    if warn:
+        warnings.warn(ConvergenceWarning(
+            f"lewis_weights: not converged after {maxiter} iterations "
+            f"(max |log w change| = {change:.3g} > tol = {tol:.3g})"), stacklevel=stacklevel)
 
 
 def _lewis_fused(D: _Design, p, eta, *, tol, maxiter, seed, warn):
@@ -420,10 +407,7 @@ def _lewis_fused(D: _Design, p, eta, *, tol, maxiter, seed, warn):
                                           _default_sketch_size(D, True), derive_seed(seed, it))
             M = _cholqr(D, P, s2)
     else:
-        if warn:
-            warnings.warn(ConvergenceWarning(
-                f"lewis_weights: not converged after {maxiter} iterations "
-                f"(max |log w change| = {change:.3g} > tol = {tol:.3g})"), stacklevel=3)
+        _warn_lewis(warn, maxiter, change, tol, stacklevel=5)
     return w, M.shape[1], it, change
 
 
