@@ -64,15 +64,6 @@ void split_gram(const ColMat<T>& acc, std::int64_t r, std::int64_t k, const Dens
       for (std::int64_t i = 0; i < r; ++i) (*C)(i, j) = acc(i, r + j);
 }
 
-/// M (d x k) copied row-major, so that a_i @ M is a sum of contiguous rows of M.
-template <class T>
-RowMat<T> row_major_copy(const ConstDenseView<T>& M) {
-  RowMat<T> c(M.n_rows, M.n_cols);
-  for (std::int64_t i = 0; i < M.n_rows; ++i)
-    for (std::int64_t j = 0; j < M.n_cols; ++j) c(i, j) = M(i, j);
-  return c;
-}
-
 /// u = A[r0:r0+rows] @ m for CSR A, scattering rows of m (row-major) in index order.
 template <class T, class I>
 void csr_block_product(const CsrView<T, I>& A, std::int64_t r0, std::int64_t rows,
@@ -92,7 +83,8 @@ auto block_product(const ConstDenseView<T>& A, const ConstDenseView<T>& M) {
 }
 template <class T, class I>
 auto block_product(const CsrView<T, I>& A, const ConstDenseView<T>& M) {
-  return [&A, m = row_major_copy(M)](std::int64_t r0, std::int64_t rows, RowMat<T>& u) {
+  // M row-major: a_i @ M is a sum of contiguous rows of M
+  return [&A, m = copy_in<T, RowMat<T>>(M)](std::int64_t r0, std::int64_t rows, RowMat<T>& u) {
     csr_block_product(A, r0, rows, m, u);
   };
 }

@@ -53,9 +53,11 @@ void with_block(const ConstDenseView<T>& A, std::int64_t r0, std::int64_t rows, 
   }
 }
 
-template <class T>
-ColMat<T> copy_in(const ConstDenseView<T>& X) {
-  ColMat<T> M(X.n_rows, X.n_cols);
+/// A copy of the view as an Eigen matrix (column-major by default; RowMat<T> when rows of it
+/// are used as contiguous vectors).
+template <class T, class Mat = ColMat<T>>
+Mat copy_in(const ConstDenseView<T>& X) {
+  Mat M(X.n_rows, X.n_cols);
   for (std::int64_t j = 0; j < X.n_cols; ++j)
     for (std::int64_t i = 0; i < X.n_rows; ++i) M(i, j) = X(i, j);
   return M;
