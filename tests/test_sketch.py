@@ -128,7 +128,11 @@ def test_subspace_embedding(kind, matrix, rng):
       in [sqrt(0.40), sqrt(1.48)] with probability >= 1 - 3/d;
     - countsketch / sparse sign (second moment, Nelson-Nguyen 2013): E||Q'S'SQ - I||_F^2 <=
       2 d^2 / m, so by Chebyshev eps = sqrt(2 d^2 / (m delta)), delta = 0.05.
-    'coherent' is the worst case for row sampling: the subspace spanned by d coordinate axes."""
+    'coherent' is the worst case for row sampling: the subspace spanned by d coordinate axes.
+    Each bound fails with probability <= delta per seed, so over 5 sketch seeds at most one
+    may miss it (two or more misses have probability <= 10 delta^2 <= 0.025 for the hash
+    sketches, far less in fact: a CountSketch miss on 'coherent' is a collision of two of the
+    d axes, probability 6 / m = 0.23%)."""
     n = 8192
     if kind == "gaussian":
         d, m = 10, 800
@@ -147,8 +151,12 @@ def test_subspace_embedding(kind, matrix, rng):
     else:
         Q = np.zeros((n, d))
         Q[rng.choice(n, d, replace=False), np.arange(d)] = 1.0
-    smin, smax = _distortion(sparsketch.SketchOperator(kind, m, n, seed=123), Q)
-    assert lo <= smin and smax <= hi, (smin, smax, lo, hi)
+    misses = []
+    for seed in range(123, 128):
+        smin, smax = _distortion(sparsketch.SketchOperator(kind, m, n, seed=seed), Q)
+        if not (lo <= smin and smax <= hi):
+            misses.append((seed, smin, smax))
+    assert len(misses) <= 1, (misses, lo, hi)
 
 
 @pytest.mark.parametrize("kind", KINDS)

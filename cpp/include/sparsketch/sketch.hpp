@@ -17,11 +17,12 @@
 ///
 /// Randomness: Philox4x32-10 keyed by the seed; the numbers that define column j of S (the
 /// weights of row j of A) depend only on (seed, j): Gaussian entry (i, j) is normal number
-/// j*m + i of stream sketch_gaussian, hash rows/signs of column j use positions j*zeta + k of
-/// streams sketch_hash / sketch_signs, SRHT signs position j of sketch_signs and the SRHT row
-/// sample the keys of stream sketch_rows. Every output entry is summed in a fixed order (rows of
-/// A ascending), so results are bitwise identical for any thread count, and C- and F-ordered
-/// dense inputs (and CSR/CSC inputs with sorted indices) give identical hash-sketch results.
+/// j*m + i of stream sketch_gaussian, hash rows/signs of column j use positions j*zeta + k (32-bit
+/// words for the rows) of streams sketch_hash / sketch_signs, SRHT signs position j of sketch_signs
+/// and the SRHT row sample the keys of stream sketch_rows. Every output entry is summed in a fixed
+/// order (rows of A ascending), so results are bitwise identical for any thread count, and C- and
+/// F-ordered dense inputs (and CSR/CSC inputs with sorted indices) give identical hash-sketch
+/// results.
 
 #include <algorithm>
 #include <cmath>
@@ -109,19 +110,29 @@ void gaussian_tile(const SketchSpec& s, std::int64_t i0, std::int64_t rows, std:
           static_cast<T>(scale * g.normal(static_cast<std::uint64_t>((j0 + jj) * s.m + i0 + ii)));
 }
 
-/// Nonzeros of column j of a hash sketch: rows[k], signs[k] (+-1), k < zeta. Rows are distinct
-/// (Floyd's sampling: zeta draws, no rejection) and depend only on (seed, j).
+/// Nonzeros of column j of a hash sketch: entries[j*zeta + k] = (row << 1) | negative, k < zeta,
+/// with magnitude `value`. Rows within a column are distinct (Floyd's sampling: zeta draws, no
+/// rejection) and depend only on (seed, j).
 struct HashSketch {
   std::int64_t m = 0, n = 0;
   int zeta = 1;
-  double value = 1.0;                    ///< magnitude of every nonzero
-  std::vector<std::int64_t> bucket_ptr;  ///< m + 1: entries of output row i
-  std::vector<std::int64_t> bucket_col;  ///< the column j of each entry, ascending per row
+  double value = 1.0;                  ///< magnitude of every nonzero
+  std::vector<std::uint32_t> entries;  ///< n * zeta, column by column
+  // Row buckets (built by hash_buckets, for CSR input): the entries of output row i are
+  // bucket_ptr[i] .. bucket_ptr[i+1], in ascending column.
+  std::vector<std::int64_t> bucket_ptr;
+  std::vector<std::int64_t> bucket_col;
   std::vector<std::int8_t> bucket_sign;
-  std::vector<std::int64_t> rows;  ///< n * zeta: row of (j, k)
-  std::vector<std::int8_t> signs;  ///< n * zeta
+
+  static std::int64_t row(std::uint32_t e) { return static_cast<std::int64_t>(e >> 1); }
+  template <class T>
+  static T weight(std::uint32_t e, T val) {
+    return (e & 1u) ? -val : val;
+  }
 };
 
+/// Draws the entries of every column (parallel over columns; the result does not depend on
+/// the thread count).
 inline HashSketch make_hash_sketch(const SketchSpec& s, int nt) {
   HashSketch h;
   h.m = s.m;
@@ -129,55 +140,108 @@ inline HashSketch make_hash_sketch(const SketchSpec& s, int nt) {
   h.zeta =
       s.kind == SketchKind::countsketch ? 1 : static_cast<int>(std::min<std::int64_t>(s.zeta, s.m));
   h.value = s.kind == SketchKind::countsketch ? 1.0 : 1.0 / std::sqrt(static_cast<double>(h.zeta));
-  const std::int64_t z = h.zeta;
+  if (s.m >= (std::int64_t(1) << 31))
+    throw value_error("m: hash sketches support fewer than 2^31 rows, got " + std::to_string(s.m));
+  const std::int64_t z = h.zeta, m = s.m;
   const std::int64_t total = checked_mul(s.n, z, "sketch hash");
-  h.rows.resize(static_cast<std::size_t>(total));
-  h.signs.resize(static_cast<std::size_t>(total));
+  h.entries.resize(static_cast<std::size_t>(total));
+  std::uint32_t* const ent = h.entries.data();
   const CounterRng hash(s.seed, StreamTag::sketch_hash), sg(s.seed, StreamTag::sketch_signs);
-  const int threads = s.n < 4096 ? 1 : nt;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    std::uint64_t cached = ~std::uint64_t{0};
-    Philox4x32Counter words{};
-#pragma omp for schedule(static)
-    for (std::int64_t j = 0; j < s.n; ++j) {
-      std::int64_t* r = h.rows.data() + j * z;
-      // Floyd: for t = m-zeta .. m-1 draw x in [0, t]; take t if x was already taken.
+  // Blocks of 512 columns; each caches its current Philox blocks.
+  constexpr std::int64_t kCols = 512;
+  const std::int64_t blocks = n_blocks(s.n, kCols);
+  const int threads = blocks < 4 ? 1 : nt;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    std::uint64_t row_block = ~std::uint64_t{0}, sign_block = ~std::uint64_t{0};
+    Philox4x32Counter row_words{}, sign_words{};
+    for (std::int64_t j = b * kCols, j1 = std::min(s.n, j + kCols); j < j1; ++j) {
+      std::uint32_t* r = ent + j * z;
       for (std::int64_t k = 0; k < z; ++k) {
-        const std::int64_t t = s.m - z + k;
-        std::int64_t x = static_cast<std::int64_t>(
-            hash.below(static_cast<std::uint64_t>(j * z + k), static_cast<std::uint64_t>(t + 1)));
-        for (std::int64_t q = 0; q < k; ++q)
-          if (r[q] == x) {
-            x = t;
+        // Draw p = j*z + k is 32-bit word p mod 4 of Philox block p / 4 of stream sketch_hash.
+        // Floyd: for t = m-zeta+k draw x in [0, t] by Lemire's multiply-shift (bias at most
+        // m / 2^32), and take t if x was already taken.
+        const std::uint64_t p = static_cast<std::uint64_t>(j * z + k);
+        if ((p >> 2) != row_block) {
+          row_block = p >> 2;
+          row_words = hash.block(row_block);
+        }
+        const std::uint64_t t = static_cast<std::uint64_t>(m - z + k);
+        std::uint32_t x = static_cast<std::uint32_t>((row_words[p & 3u] * (t + 1)) >> 32);
+        for (std::int64_t u = 0; u < k; ++u)
+          if ((r[u] >> 1) == x) {
+            x = static_cast<std::uint32_t>(t);
             break;
           }
-        r[k] = x;
-        // Sign = bit (p mod 128) of Philox block p / 128 of stream sketch_signs, p = j*z + k (the
-        // definition of CounterRng::rademacher), with the block cached across consecutive p.
-        const std::uint64_t pos = static_cast<std::uint64_t>(j * z + k);
-        if ((pos >> 7) != cached) {
-          cached = pos >> 7;
-          words = sg.block(cached);
+        // Sign p = bit (p mod 128) of Philox block p / 128 of stream sketch_signs (the
+        // definition of CounterRng::rademacher).
+        if ((p >> 7) != sign_block) {
+          sign_block = p >> 7;
+          sign_words = sg.block(sign_block);
         }
-        const unsigned bit = static_cast<unsigned>(pos & 127u);
-        h.signs[static_cast<std::size_t>(pos)] = ((words[bit >> 5] >> (bit & 31u)) & 1u) ? -1 : 1;
+        const unsigned bit = static_cast<unsigned>(p & 127u);
+        r[k] = (x << 1) | ((sign_words[bit >> 5] >> (bit & 31u)) & 1u);
       }
     }
   }
-  // Counting sort of the entries by output row, stable in (j, k).
-  h.bucket_ptr.assign(static_cast<std::size_t>(s.m + 1), 0);
-  for (std::int64_t e = 0; e < total; ++e) ++h.bucket_ptr[static_cast<std::size_t>(h.rows[e] + 1)];
-  for (std::int64_t i = 0; i < s.m; ++i) h.bucket_ptr[i + 1] += h.bucket_ptr[i];
+  return h;
+}
+
+/// Fills h's row buckets: a counting sort of the entries by row, stable in column order. Parts
+/// (fixed column ranges) count and scatter in parallel; the buckets do not depend on them.
+inline void hash_buckets(HashSketch& h, int nt) {
+  const std::int64_t z = h.zeta, m = h.m, n = h.n, total = n * z;
+  h.bucket_ptr.assign(static_cast<std::size_t>(m + 1), 0);
   h.bucket_col.resize(static_cast<std::size_t>(total));
   h.bucket_sign.resize(static_cast<std::size_t>(total));
-  std::vector<std::int64_t> fill(h.bucket_ptr.begin(), h.bucket_ptr.end() - 1);
-  for (std::int64_t e = 0; e < total; ++e) {
-    const std::int64_t pos = fill[static_cast<std::size_t>(h.rows[e])]++;
-    h.bucket_col[static_cast<std::size_t>(pos)] = e / z;
-    h.bucket_sign[static_cast<std::size_t>(pos)] = h.signs[static_cast<std::size_t>(e)];
+  // parts x m counters, kept within about `total` counters.
+  const std::int64_t parts =
+      n < 4096 ? 1 : std::max<std::int64_t>(1, std::min<std::int64_t>(nt, total / m));
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(parts * m), 0);
+  const auto part_begin = [&](std::int64_t q) { return n / parts * q + (n % parts) * q / parts; };
+  const std::uint32_t* ent = h.entries.data();
+  std::int64_t* ptr = h.bucket_ptr.data();
+  std::int64_t* col = h.bucket_col.data();
+  std::int8_t* sign = h.bucket_sign.data();
+  const int threads = static_cast<int>(std::min<std::int64_t>(parts, nt));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#pragma omp for schedule(static, 1)
+    for (std::int64_t q = 0; q < parts; ++q) {
+      std::int64_t* cnt = counts.data() + q * m;
+      for (std::int64_t e = part_begin(q) * z, e1 = part_begin(q + 1) * z; e < e1; ++e)
+        ++cnt[HashSketch::row(ent[e])];
+    }
+    // Row totals, their prefix sum (one thread), then each part's start within every row.
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < m; ++i) {
+      std::int64_t c = 0;
+      for (std::int64_t q = 0; q < parts; ++q) c += counts[static_cast<std::size_t>(q * m + i)];
+      ptr[i + 1] = c;
+    }
+#pragma omp single
+    for (std::int64_t i = 0; i < m; ++i) ptr[i + 1] += ptr[i];
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < m; ++i) {
+      std::int64_t base = ptr[i];
+      for (std::int64_t q = 0; q < parts; ++q) {
+        std::int64_t& c = counts[static_cast<std::size_t>(q * m + i)];
+        const std::int64_t next = base + c;
+        c = base;
+        base = next;
+      }
+    }
+#pragma omp for schedule(static, 1)
+    for (std::int64_t q = 0; q < parts; ++q) {
+      std::int64_t* fill = counts.data() + q * m;
+      for (std::int64_t j = part_begin(q), j1 = part_begin(q + 1); j < j1; ++j)
+        for (std::int64_t e = j * z; e < (j + 1) * z; ++e) {
+          const std::int64_t pos = fill[HashSketch::row(ent[e])]++;
+          col[pos] = j;
+          sign[pos] = (ent[e] & 1u) ? -1 : 1;
+        }
+    }
   }
-  return h;
 }
 
 template <class T>
@@ -221,17 +285,16 @@ void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const De
       }
       const detail::HashSketch& h = *prebuilt;
       const T val = static_cast<T>(h.value);
+      const std::uint32_t* ent = h.entries.data();
+      const std::int64_t z = h.zeta;
       detail::zero_output(C, nt);
-      if (A.col_stride == 1 || A.row_stride != 1) {
-        // Rows of A contiguous (or general strides): output row i sums its bucket of rows of A
-        // in ascending j. A is streamed in blocks of rows that stay in cache; each thread owns
-        // a range of output rows (balanced by entries) and, per block, adds the bucket entries
-        // that fall in it, keeping a cursor per row. Every output row is summed by one thread
-        // in ascending j, so the result is the same for any thread count.
-        const std::int64_t jb = std::max<std::int64_t>(
-            64, (std::int64_t(1) << 19) / std::max<std::int64_t>(1, d * std::int64_t(sizeof(T))));
-        const int threads = s.n * d < (1 << 15) ? 1 : nt;
-        const std::int64_t total = h.bucket_ptr[static_cast<std::size_t>(s.m)];
+      const int threads = s.n * d < (1 << 15) ? 1 : nt;
+      if (A.row_stride != 1 || (A.col_stride == 1 && d > 1)) {
+        // Rows of A contiguous (or general strides): each thread owns a range of output rows
+        // and streams A in row order, adding row j of A into the owned rows among column j's
+        // entries. Every output row is summed by one thread in ascending j, so the result is
+        // the same for any thread count. Per chunk of rows of A, the owned entries are first
+        // gathered branch-free into a short list.
         const bool unit = A.col_stride == 1 && C.col_stride == 1;
         ExceptionCapture ex;
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -241,47 +304,46 @@ void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const De
 #else
           const std::int64_t team = 1, t = 0;
 #endif
-          const auto owner_start = [&](std::int64_t q) {  // first row with ptr >= total q / team
-            const std::int64_t target = total / team * q + (total % team) * q / team;
-            return static_cast<std::int64_t>(
-                std::lower_bound(h.bucket_ptr.begin(), h.bucket_ptr.end() - 1, target) -
-                h.bucket_ptr.begin());
-          };
-          const std::int64_t i0 = owner_start(t), i1 = t + 1 == team ? s.m : owner_start(t + 1);
-          std::vector<std::int64_t> cur(h.bucket_ptr.begin() + i0, h.bucket_ptr.begin() + i1);
-          for (std::int64_t j0 = 0; j0 < s.n; j0 += jb) {
-            const std::int64_t j1 = std::min(s.n, j0 + jb);
-            for (std::int64_t i = i0; i < i1; ++i) {
-              std::int64_t e = cur[static_cast<std::size_t>(i - i0)];
-              const std::int64_t e_end = h.bucket_ptr[i + 1];
-              if (e == e_end || h.bucket_col[e] >= j1) continue;
-              T* ci = &C(i, 0);
-              for (; e < e_end && h.bucket_col[e] < j1; ++e) {
-                const T w = h.bucket_sign[e] > 0 ? val : -val;
-                const T* aj = &A(h.bucket_col[e], 0);
-                if (unit)
-                  for (std::int64_t c = 0; c < d; ++c) ci[c] += w * aj[c];  // vectorized
-                else
-                  for (std::int64_t c = 0; c < d; ++c)
-                    ci[c * C.col_stride] += w * aj[c * A.col_stride];
+          const std::int64_t i0 = s.m * t / team, width = s.m * (t + 1) / team - i0;
+          constexpr std::int64_t kChunk = 1024;  // rows of A per gathered list
+          std::vector<std::uint32_t> own_e(static_cast<std::size_t>(kChunk * z));
+          std::vector<std::uint32_t> own_j(static_cast<std::size_t>(kChunk * z));
+          for (std::int64_t j0 = 0; j0 < s.n; j0 += kChunk) {
+            const std::int64_t j1 = std::min(s.n, j0 + kChunk);
+            std::int64_t cnt = 0;
+            for (std::int64_t j = j0; j < j1; ++j)
+              for (std::int64_t k = 0; k < z; ++k) {
+                const std::uint32_t e = ent[j * z + k];
+                own_e[cnt] = e;
+                own_j[cnt] = static_cast<std::uint32_t>(j - j0);
+                cnt += static_cast<std::uint64_t>(HashSketch::row(e) - i0) <
+                       static_cast<std::uint64_t>(width);
               }
-              cur[static_cast<std::size_t>(i - i0)] = e;
+            for (std::int64_t q = 0; q < cnt; ++q) {
+              const std::uint32_t e = own_e[q];
+              const T w = HashSketch::weight(e, val);
+              const T* aj = &A(j0 + own_j[q], 0);
+              T* ci = &C(HashSketch::row(e), 0);
+              if (unit)
+                for (std::int64_t c = 0; c < d; ++c) ci[c] += w * aj[c];  // vectorized
+              else
+                for (std::int64_t c = 0; c < d; ++c)
+                  ci[c * C.col_stride] += w * aj[c * A.col_stride];
             }
           }
         });
         ex.rethrow();
       } else {
-        // Columns of A contiguous: stream each column once, scattering into the sketch rows.
-        const std::int64_t z = h.zeta;
-        const int threads = s.n * d < (1 << 15) ? 1 : nt;
+        // Columns of A contiguous (or a single column): stream each column once, scattering
+        // into the sketch rows.
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
         for (std::int64_t c = 0; c < d; ++c) {
           const T* ac = &A(0, c);
           for (std::int64_t j = 0; j < s.n; ++j) {
             const T a = ac[j];
             for (std::int64_t k = 0; k < z; ++k) {
-              const std::size_t e = static_cast<std::size_t>(j * z + k);
-              C(h.rows[e], c) += (h.signs[e] > 0 ? val : -val) * a;
+              const std::uint32_t e = ent[j * z + k];
+              C(HashSketch::row(e), c) += HashSketch::weight(e, val) * a;
             }
           }
         }
@@ -396,7 +458,8 @@ void sketch_csr(const SketchSpec& s, const CsrView<T, I>& A, const DenseView<T>&
   switch (s.kind) {
     case SketchKind::countsketch:
     case SketchKind::sparse_sign: {
-      const detail::HashSketch h = detail::make_hash_sketch(s, nt);
+      detail::HashSketch h = detail::make_hash_sketch(s, nt);
+      detail::hash_buckets(h, nt);
       const T val = static_cast<T>(h.value);
       const int threads = A.nnz() < (1 << 14) ? 1 : nt;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 16)
@@ -470,8 +533,8 @@ void sketch_csc(const SketchSpec& s, const CsrView<T, I>& At, const DenseView<T>
       const std::int64_t j = At.indices[p];
       const T a = At.values[p];
       for (std::int64_t k = 0; k < z; ++k) {
-        const std::size_t e = static_cast<std::size_t>(j * z + k);
-        C(h.rows[e], c) += (h.signs[e] > 0 ? val : -val) * a;
+        const std::uint32_t e = h.entries[static_cast<std::size_t>(j * z + k)];
+        C(detail::HashSketch::row(e), c) += detail::HashSketch::weight(e, val) * a;
       }
     }
 }
