@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 
 #include <optional>
+#include <type_traits>
 
 #include "arrays.hpp"
 
@@ -61,7 +62,8 @@ void run_gram(const AView& a, const py::object& P, const py::object& w, const py
   weighted_gram(a, p ? &*p : nullptr, wp, b ? &*b : nullptr, g, c ? &*c : nullptr, nt);
 }
 
-void row_norms_dense_py(py::array A, py::array M, py::object w, py::array out, int nt) {
+void row_norms_dense_py(py::array A, py::array M, py::object w, py::array out, int nt,
+                        bool float32_product) {
   bind::dispatch_float(A, "A", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const auto a = bind::in_view<T>(A, "A");
@@ -69,6 +71,9 @@ void row_norms_dense_py(py::array A, py::array M, py::object w, py::array out, i
     const T* wp = opt_vector<T>(w, a.n_rows, "w");
     T* o = out_vector<T>(out, a.n_rows, "out");
     py::gil_scoped_release release;
+    if constexpr (std::is_same_v<T, double>) {
+      if (float32_product) return row_norms_product_f32(a, m, wp, o, nt);
+    }
     row_norms_product(a, m, wp, o, nt);
   });
 }
@@ -141,7 +146,9 @@ double lewis_csr_py(py::array indptr, py::array indices, py::array data, std::in
 
 void bind_leverage(py::module_& m) {
   m.def("row_norms_product_dense", &row_norms_dense_py, py::arg("A"), py::arg("M"), py::arg("w"),
-        py::arg("out"), py::arg("n_threads"), "out[i] = w[i] * ||A[i] @ M||^2 (dense A).");
+        py::arg("out"), py::arg("n_threads"), py::arg("float32_product") = false,
+        "out[i] = w[i] * ||A[i] @ M||^2 (dense A); float32_product: the product in float32 "
+        "(float64 A only).");
   m.def("row_norms_product_csr", &row_norms_csr_py, py::arg("indptr"), py::arg("indices"),
         py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("M"), py::arg("w"),
         py::arg("out"), py::arg("n_threads"), "Same for CSR A.");

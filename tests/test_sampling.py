@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 import sparsketch
+from sparsketch import _core
 from reference import (lad_linprog, leverage_qr, lewis_fixed_point_residual, lp_distortion,
                        lp_objective_minimize)
 
@@ -508,3 +509,22 @@ def test_lp_regression_bad_input(rng):
         sparsketch.lp_regression(A, np.full(100, np.nan), 1)
     with pytest.raises(TypeError, match="polish"):
         sparsketch.lp_regression(A, b, 1, polish="yes")
+
+
+def test_row_norms_float32_product_within_bound(rng):
+    """The float32 product used by approximate scores on well-conditioned dense float64 input:
+    relative error of ||a_i M||^2 within 2 (d + 2) u32 sqrt(k) kappa(M) (row_norms_product_f32),
+    against the float64 product in NumPy."""
+    n, d = 5000, 40
+    A = rng.standard_normal((n, d))
+    M = np.linalg.qr(rng.standard_normal((d, d)))[0] * np.logspace(0, 1, d)  # kappa(M) = 10
+    ref = np.sum((A @ M) ** 2, axis=1)
+    out = np.empty(n)
+    _core.row_norms_product_dense(A, M, None, out, 2, True)
+    bound = 2 * (d + 2) * 2.0**-24 * math.sqrt(d) * 10.0
+    rel = np.abs(out / ref - 1)
+    assert rel.max() <= bound, (rel.max(), bound)
+    assert rel.max() > 1e-12  # the product did run in float32
+    out1 = np.empty(n)
+    _core.row_norms_product_dense(A, M, None, out1, 1, True)
+    np.testing.assert_array_equal(out, out1)  # thread-count independent

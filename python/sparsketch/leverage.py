@@ -39,8 +39,9 @@ class _Design:
         A = self.A
         return A.indptr, A.indices, A.data, self.n, self.d
 
-    def row_norms(self, M, w=None) -> np.ndarray:
-        """w_i ||a_i M||^2 for every row (M: d x k)."""
+    def row_norms(self, M, w=None, float32_product=False) -> np.ndarray:
+        """w_i ||a_i M||^2 for every row (M: d x k); float32_product: the product a_i M in
+        float32 (dense float64 A only; see _F32_SCORE_ERROR)."""
         M = np.ascontiguousarray(M, dtype=self.dtype)
         out = np.empty(self.n, dtype=self.dtype)
         if self.n == 0:
@@ -49,7 +50,7 @@ class _Design:
         if self.sparse:
             _core.row_norms_product_csr(*self._csr(), M, w, out, self.nt)
         else:
-            _core.row_norms_product_dense(self.A, M, w, out, self.nt)
+            _core.row_norms_product_dense(self.A, M, w, out, self.nt, float32_product)
         return out
 
     def gram(self, P=None, w=None, B=None):
@@ -198,7 +199,26 @@ def _scores(D: _Design, *, s=None, ridge=0.0, method="exact", kind="sparse_sign"
     if k < r:
         G = _core._random_normal(derive_seed(seed, 1), _TAG_JL, 0, r * k, D.nt)
         M = M @ (G.reshape(r, k) / math.sqrt(k))
-    return D.row_norms(M, w), r, P
+    return D.row_norms(M, w, float32_product=_float32_ok(D, P, k)), r, P
+
+
+# Largest relative error that float32 rounding of the product a_i M may add to an approximate
+# score (the sketch's own error is ~15%, see leverage_scores' Notes).
+_F32_SCORE_ERROR = 1e-2
+
+
+def _float32_ok(D: _Design, P, k) -> bool:
+    """Whether approximate scores may take the product a_i M in float32: dense float64 A of
+    full column rank, no JL projection (M = c P, rank d), and the rounding bound
+    ||fl(a_i M) - a_i M|| / ||a_i M|| <= (d + 2) u32 sqrt(d) kappa(P) (u32 = 2^-24; see
+    row_norms_product_f32) small enough that the score, a square, moves by at most
+    _F32_SCORE_ERROR."""
+    if D.sparse or D.dtype != np.float64 or P.shape[1] != D.d or k < P.shape[1]:
+        return False
+    norms = np.linalg.norm(P, axis=0)  # P = V diag(1/sv): columns orthogonal, norms 1/sv
+    kappa = norms.max() / norms.min()
+    bound = 2 * (D.d + 2) * 2.0**-24 * math.sqrt(D.d) * kappa
+    return bool(bound <= _F32_SCORE_ERROR)
 
 
 def _jl_dim(jl_dim, n, r) -> int:
@@ -253,6 +273,9 @@ def leverage_scores(A, *, method="auto", ridge=0.0, sketch="sparse_sign", sketch
           factor a sketch ``S A`` (``sketch_size`` rows, default ``20 d``) into ``P`` as above,
           then ``tau_i ~ ||a_i P G||^2`` with a Gaussian Johnson-Lindenstrauss matrix G
           (``jl_dim`` columns). Cost ``O(nnz(A) zeta + m d^2 + nnz(A) k)``, two passes over A.
+          For dense float64 A of full rank without a JL step, the product ``a_i P`` runs in
+          float32 when its rounding provably moves no score by more than 1%
+          (``2 (d + 2) 2^-24 sqrt(d) kappa(P) <= 0.01``, i.e. ``kappa(A) <~ 80`` at d = 100).
         - ``"auto"``: "exact" when ``n d^2 <= 2e9``, "approx" otherwise.
     ridge : float, default 0
         Ridge parameter ``lam >= 0``.
