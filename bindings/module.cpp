@@ -14,6 +14,7 @@ void bind_fwht(py::module_& m);
 void bind_sketch(py::module_& m);
 void bind_lstsq(py::module_& m);
 void bind_leverage(py::module_& m);
+void bind_sparse_wht(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "sparsketch compiled kernels (private; use the sparsketch package)";
@@ -35,4 +36,5 @@ PYBIND11_MODULE(_core, m) {
   bind_sketch(m);
   bind_lstsq(m);
   bind_leverage(m);
+  bind_sparse_wht(m);
 }

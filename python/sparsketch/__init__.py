@@ -8,6 +8,8 @@ C++17 kernels (Eigen + OpenMP) behind a NumPy/SciPy-style API. Available now:
 - :func:`lstsq` -- sketch-and-solve and sketch-and-precondition least squares.
 - :func:`leverage_scores`, :func:`lewis_weights`, :func:`sensitivities`, :func:`sample_rows`,
   :func:`lp_regression` -- importance sampling of rows and l_p regression on coresets.
+- :func:`sparse_wht` -- K-sparse Walsh-Hadamard spectra of arrays or black-box functions of
+  n binary variables from O(K log N) (noisy) samples.
 
 Runtime helpers: :func:`show_config`, :func:`get_num_threads`, :func:`set_num_threads`,
 :func:`get_cmake_dir` (for C++ projects: ``find_package(sparsketch CONFIG REQUIRED)``).
@@ -24,6 +26,7 @@ from .lp_regression import LpRegressionResult, lp_regression
 from .lstsq import LstsqResult, lstsq
 from .sampling import SCORE_KINDS, RowSample, sample_rows
 from .sketch import SKETCH_KINDS, SketchOperator, sketch
+from .sparse_wht import SparseWHTResult, sparse_wht
 
 __version__: str = _build_info()["version"]
 
@@ -49,4 +52,6 @@ __all__ = [
     "sensitivities",
     "set_num_threads",
     "show_config",
+    "SparseWHTResult",
+    "sparse_wht",
 ]

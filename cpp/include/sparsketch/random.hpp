@@ -63,6 +63,7 @@ enum class StreamTag : std::uint64_t {
   jl_gaussian = 5,     ///< Johnson-Lindenstrauss matrix of approximate leverage scores
   sample_uniform = 6,  ///< row sampling (Poisson inclusion / inverse-CDF draws)
   volume_uniform = 7,  ///< projection-DPP (volume) sampling draws
+  sparse_wht = 8,      ///< sparse WHT: re-indexing matrices and offsets
 };
 
 /// A counter-based stream: block(i) = Philox4x32-10(counter = {i_lo, i_hi, tag_lo, tag_hi},

@@ -8,3 +8,4 @@
 #include "sparsketch/parallel.hpp"
 #include "sparsketch/random.hpp"
 #include "sparsketch/sketch.hpp"
+#include "sparsketch/sparse_wht.hpp"

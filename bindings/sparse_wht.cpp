@@ -1,0 +1,135 @@
+// Bindings of the sparse Walsh-Hadamard transform: array input (sampled in C++, GIL released)
+// and callable input (the C++ core calls back into Python with one large batch per attempt).
+
+#include "sparsketch/sparse_wht.hpp"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "arrays.hpp"
+
+namespace py = pybind11;
+using namespace sparsketch;
+
+namespace {
+
+py::dict to_dict(const SparseWhtResult& r) {
+  py::dict d;
+  py::array_t<std::uint64_t> idx(static_cast<py::ssize_t>(r.indices.size()));
+  py::array_t<double> val(static_cast<py::ssize_t>(r.values.size()));
+  std::copy(r.indices.begin(), r.indices.end(), idx.mutable_data());
+  std::copy(r.values.begin(), r.values.end(), val.mutable_data());
+  d["indices"] = idx;
+  d["values"] = val;
+  d["samples"] = r.samples;
+  d["unresolved"] = r.unresolved;
+  d["residual_energy"] = r.residual_energy;
+  d["noise_sigma"] = r.noise_sigma;
+  d["success"] = r.success;
+  d["attempts"] = r.attempts;
+  d["b"] = r.b;
+  return d;
+}
+
+SparseWhtOptions options(const py::dict& o) {
+  SparseWhtOptions s;
+  s.n = o["n"].cast<int>();
+  s.b = o["b"].cast<int>();
+  s.k = o["k"].cast<std::int64_t>();
+  s.groups = o["groups"].cast<int>();
+  s.robust = o["robust"].cast<bool>();
+  s.noise_sigma = o["noise_sigma"].cast<double>();
+  s.chains = o["chains"].cast<int>();
+  s.verify = o["verify"].cast<int>();
+  s.alpha = o["alpha"].cast<double>();
+  s.tol = o["tol"].cast<double>();
+  s.max_samples = o["max_samples"].cast<std::int64_t>();
+  s.max_attempts = o["max_attempts"].cast<int>();
+  s.seed = o["seed"].cast<std::uint64_t>();
+  return s;
+}
+
+py::dict swht_array(py::array x, const py::dict& opts) {
+  const SparseWhtOptions o = options(opts);
+  if (x.ndim() != 1) throw value_error("signal: expected a 1-D array");
+  if (o.n > 62 || x.shape(0) != (py::ssize_t(1) << o.n))
+    throw value_error("signal: expected length 2^n");
+  if (bind::elem_stride(x, 0, "signal") != 1)
+    throw type_error("signal: expected a contiguous array");
+  return bind::dispatch_float(x, "signal", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const ArraySampler<T> sampler{static_cast<const T*>(x.data())};
+    SparseWhtResult r;
+    {
+      py::gil_scoped_release release;
+      r = sparse_wht(o, sampler);
+    }
+    return to_dict(r);
+  });
+}
+
+// Calls f on a batch: bits (count, n) uint8, or packed (count,) uint64 words; checks the answer.
+struct CallableSampler {
+  py::function f;
+  int n;
+  bool packed;
+  void operator()(const std::uint64_t* idx, std::int64_t count, double* out) const {
+    py::gil_scoped_acquire gil;
+    py::object q;
+    if (packed) {
+      py::array_t<std::uint64_t> a(static_cast<py::ssize_t>(count));
+      std::copy(idx, idx + count, a.mutable_data());
+      q = a;
+    } else {
+      py::array_t<std::uint8_t> a({static_cast<py::ssize_t>(count), static_cast<py::ssize_t>(n)});
+      std::uint8_t* p = a.mutable_data();
+      for (std::int64_t i = 0; i < count; ++i)
+        for (int j = 0; j < n; ++j) p[i * n + j] = static_cast<std::uint8_t>((idx[i] >> j) & 1u);
+      q = a;
+    }
+    py::object res = f(q);  // a Python exception propagates as it is (error_already_set)
+    py::module_ np = py::module_::import("numpy");
+    py::array arr = np.attr("asarray")(res);
+    const char kind = arr.dtype().kind();
+    if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b')
+      throw type_error("signal: the callable must return real numbers, got dtype " +
+                       bind::dtype_name(arr));
+    if (arr.ndim() != 1 || arr.shape(0) != count)
+      throw value_error("signal: the callable must return an array of shape (" +
+                        std::to_string(count) + ",) for a batch of " + std::to_string(count) +
+                        " queries, got shape " + py::str(arr.attr("shape")).cast<std::string>());
+    py::array_t<double, py::array::c_style | py::array::forcecast> v(arr);
+    const double* pv = v.data();
+    for (std::int64_t i = 0; i < count; ++i) {
+      if (!std::isfinite(pv[i]))
+        throw value_error("signal: the callable returned a non-finite value (" +
+                          std::to_string(pv[i]) + ") for query " + std::to_string(i) +
+                          " of the batch");
+      out[i] = pv[i];
+    }
+  }
+};
+
+py::dict swht_callable(py::function f, const py::dict& opts, bool packed) {
+  const SparseWhtOptions o = options(opts);
+  CallableSampler sampler{f, o.n, packed};
+  SparseWhtResult r;
+  {
+    py::gil_scoped_release release;
+    r = sparse_wht(o, sampler);
+  }
+  return to_dict(r);
+}
+
+}  // namespace
+
+void bind_sparse_wht(py::module_& m) {
+  m.def("sparse_wht_array", &swht_array, py::arg("x"), py::arg("options"),
+        "Sparse WHT of an in-memory signal of length 2^n; see sparsketch.sparse_wht.");
+  m.def("sparse_wht_callable", &swht_callable, py::arg("f"), py::arg("options"), py::arg("packed"),
+        "Sparse WHT of a callable signal; see sparsketch.sparse_wht.");
+}
