@@ -15,7 +15,8 @@ def test_demo_rows_are_accurate():
     assert {r["kernel"] for r in rows} >= {"fwht float64", "fwht float32 batch", "fwht round trip",
                                           "sketch sparse_sign", "sketch srht",
                                           "lstsq precondition", "leverage_scores approx",
-                                          "sample_rows leverage", "lp_regression p=1"}
+                                          "sample_rows leverage", "lp_regression p=1",
+                                          "sparse_wht noisy"}
     for r in rows:  # each row's documented tolerance (1e-5 unless the method is approximate)
         assert r["error"] < r.get("tolerance", 1e-5) and r["time"] > 0, r
     assert "fwht float64" in buf.getvalue()

@@ -251,3 +251,10 @@ def test_bad_input():
     x[:] = np.inf
     with pytest.raises(ValueError, match="non-finite"):
         sparsketch.sparse_wht(x)
+
+
+def test_docstring_example_runs():
+    import doctest
+    import sys
+    res = doctest.testmod(sys.modules["sparsketch.sparse_wht"])
+    assert res.attempted > 0 and res.failed == 0
