@@ -142,6 +142,22 @@ double lewis_csr_py(py::array indptr, py::array indices, py::array data, std::in
   });
 }
 
+py::tuple small_svd_py(py::array Y) {
+  bind::require_dtype<double>(Y, "Y");
+  if (Y.ndim() != 2) throw value_error("Y: expected a 2-D array");
+  const auto y = bind::in_view<double>(Y, "Y");
+  const std::int64_t k = std::min(y.n_rows, y.n_cols);
+  py::array_t<double> sv(k);
+  py::array_t<double> Vt({k, y.n_cols});
+  const auto vt = bind::out_view<double>(Vt, "Vt");
+  double* svp = sv.mutable_data();
+  {
+    py::gil_scoped_release release;
+    small_svd(y, svp, vt);
+  }
+  return py::make_tuple(sv, Vt);
+}
+
 }  // namespace
 
 void bind_leverage(py::module_& m) {
@@ -161,6 +177,8 @@ void bind_leverage(py::module_& m) {
   m.def("lewis_step_dense", &lewis_dense_py, py::arg("A"), py::arg("M"), py::arg("w"), py::arg("p"),
         py::arg("eta"), py::arg("w_out"), py::arg("G"), py::arg("n_threads"),
         "One fused Lewis-weight iteration (dense A); returns max |log w' - log w|.");
+  m.def("small_svd", &small_svd_py, py::arg("Y"),
+        "(singular values, Vt) of a small float64 matrix: Householder QR, then BDCSVD (Eigen).");
   m.def("lewis_step_csr", &lewis_csr_py, py::arg("indptr"), py::arg("indices"), py::arg("data"),
         py::arg("n_rows"), py::arg("n_cols"), py::arg("M"), py::arg("w"), py::arg("p"),
         py::arg("eta"), py::arg("w_out"), py::arg("G"), py::arg("n_threads"), "Same for CSR A.");

@@ -85,6 +85,26 @@ void bind_runtime(py::module_& m) {
                     std::to_string(PYBIND11_VERSION_PATCH);
     return d;
   });
+  m.def(
+      "all_finite",
+      [](py::array x, int n_threads) {
+        if (!(x.flags() & (py::array::c_style | py::array::f_style)))
+          throw value_error("x: expected a C- or F-contiguous array");
+        const auto count = static_cast<std::int64_t>(x.size());
+        if (bind::has_dtype<double>(x)) {
+          const auto* p = static_cast<const double*>(x.data());
+          py::gil_scoped_release release;
+          return all_finite(p, count, n_threads);
+        }
+        if (bind::has_dtype<float>(x)) {
+          const auto* p = static_cast<const float*>(x.data());
+          py::gil_scoped_release release;
+          return all_finite(p, count, n_threads);
+        }
+        throw type_error("x: expected float32 or float64, got " + bind::dtype_name(x));
+      },
+      py::arg("x"), py::arg("n_threads"),
+      "Whether a contiguous float32/float64 array has no NaN or Inf (parallel, GIL released).");
   m.def("omp_max_threads", &max_threads,
         "omp_get_max_threads() as seen by the OpenMP runtime sparsketch is linked to");
 

@@ -129,3 +129,24 @@ def test_cpp_exceptions_map_to_python_types():
     with pytest.raises(TypeError, match="x"):
         _core.fwht(np.ones((1, 4, 1), np.int64), np.ones((1, 4, 1), np.int64), False, True, 1)
     assert _core.fwht_fast(np.ones(4, np.int64), None, False, True, 1) is None  # declines
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_every_position(dtype, bad):
+    """The parallel C++ check against NumPy: a bad value anywhere (first, last, block edges of
+    a large array, F order) is found; huge finite values and subnormals are not flagged."""
+    from sparsketch._validation import all_finite
+    n = (1 << 18) + 77  # above the parallel threshold, last block partial
+    x = np.full(n, np.finfo(dtype).max, dtype=dtype)
+    x[1::3] = np.finfo(dtype).tiny / 4  # subnormal
+    assert all_finite(x) and all_finite(x[:0])
+    for pos in (0, 1, (1 << 15) - 1, 1 << 15, n // 2, n - 1):
+        y = x.copy()
+        y[pos] = bad
+        assert not all_finite(y), pos
+        for nt in (1, 2, 3):
+            assert not sparsketch._core.all_finite(y, nt)
+    M = np.asfortranarray(np.ones((600, 500), dtype=dtype))
+    M[599, 0] = bad
+    assert not all_finite(M) and not all_finite(M[:, ::2]) and all_finite(M[:, 1:])

@@ -528,3 +528,18 @@ def test_row_norms_float32_product_within_bound(rng):
     out1 = np.empty(n)
     _core.row_norms_product_dense(A, M, None, out1, 1, True)
     np.testing.assert_array_equal(out, out1)  # thread-count independent
+
+
+@pytest.mark.parametrize("shape", [(300, 12), (12, 12), (5, 9), (1, 1)])
+def test_small_svd_matches_numpy(shape, rng):
+    """The C++ QR + SVD behind the sketch preconditioner: singular values and the row space
+    agree with numpy.linalg.svd to a small multiple of eps * sigma_max."""
+    Y = rng.standard_normal(shape) * np.logspace(0, -6, shape[1])
+    sv, Vt = sparsketch._core.small_svd(Y)
+    ref_sv, ref_Vt = np.linalg.svd(Y, full_matrices=False)[1:]
+    tol = 100 * max(shape) * np.finfo(np.float64).eps * ref_sv[0]
+    assert np.allclose(sv, ref_sv, rtol=0, atol=tol)
+    assert np.allclose(Vt @ Vt.T, np.eye(len(sv)), atol=1e-12)
+    # Vt spans the row space: Y Vt^T Vt = Y, and each right vector carries its singular value
+    assert np.allclose(Y @ Vt.T @ Vt, Y, rtol=0, atol=tol)
+    assert np.allclose(np.linalg.norm(Y @ Vt.T, axis=0), sv, rtol=0, atol=tol)

@@ -173,6 +173,24 @@ def test_threads_and_seeds(kind, n_threads, rng):
     assert np.array_equal(sparsketch.sketch(A, 300, kind, seed=g1), sparsketch.sketch(A, 300, kind, seed=g2))
 
 
+@pytest.mark.parametrize("kind", ["countsketch", "sparse_sign"])
+@pytest.mark.parametrize("layout", ["C", "strided"])
+def test_hash_sketch_row_parts(kind, layout, dtype, n_threads, rng):
+    """Tall row-major input (n >= 2 * 16384 rows) takes the per-part accumulator route: it must
+    match the explicit matrix within the summation bound and not depend on the thread count."""
+    n, d, m = 40_000, 9, 60
+    A = rng.standard_normal((n, d)).astype(dtype)
+    X = A if layout == "C" else np.repeat(A, 2, axis=1)[:, ::2]
+    S = sparsketch.SketchOperator(kind, m, n, seed=21)
+    Y = S._apply(X, 1, validated=True)
+    Sd = sp.csr_array(S.toarray())
+    exact = Sd @ A.astype(np.float64)
+    bound = 2 * n * eps(dtype) * (abs(Sd) @ np.abs(A.astype(np.float64))) + 1e-300
+    assert np.all(np.abs(Y - exact) <= bound)
+    for nt in (n_threads, n_threads + 1, 3):
+        assert np.array_equal(S._apply(X, nt, validated=True), Y)
+
+
 def test_dtypes_and_empty(rng):
     A = rng.integers(-3, 4, size=(100, 3))
     assert sparsketch.sketch(A, 10).dtype == np.float64

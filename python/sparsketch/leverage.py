@@ -116,12 +116,10 @@ def _rank_tol(sv, shape, dtype) -> float:
 def _sketch_preconditioner(D: _Design, s, ridge, kind, m, seed):
     """P (d x r) with S diag(s) A P (augmented by sqrt(ridge) P when ridge > 0) orthonormal:
     from a QR of the sketch followed by an SVD of its R factor (rank-revealing)."""
-    import scipy.linalg as sla
     Y = D.sketch(kind, m, seed, s)
     if ridge > 0:
         Y = np.vstack([Y, math.sqrt(ridge) * np.eye(D.d)])
-    R = sla.qr(Y, mode="r", check_finite=False)[0][:D.d] if Y.shape[0] > D.d else Y
-    _, sv, Vt = np.linalg.svd(R, full_matrices=False)
+    sv, Vt = _core.small_svd(Y)  # QR + SVD in C++: no BLAS pool woken between OpenMP passes
     r = int(np.sum(sv > _rank_tol(sv, (D.n, D.d), D.dtype)))
     return Vt[:r].T / sv[:r], r
 

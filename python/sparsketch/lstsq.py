@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 from ._random import normalize_seed
-from ._validation import (as_float_array, check_int, is_sparse, prepare_matrix,
+from ._validation import (all_finite, as_float_array, check_int, is_sparse, prepare_matrix,
                           resolve_n_threads)
 from .sketch import SKETCH_KINDS, SketchOperator
 
@@ -101,7 +101,7 @@ def _prepare(A, b):
     if b.shape[0] != A.shape[0]:
         raise ValueError(f"b: expected {A.shape[0]} rows (A is {A.shape[0]} x {A.shape[1]}), "
                          f"got {b.shape[0]}")
-    if b.size and not np.isfinite(b).all():
+    if not all_finite(b):
         raise ValueError("b: contains NaN or Inf")
     dtype = np.result_type(dtype, b.dtype)
     if is_sparse(A):

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _core
 from ._random import normalize_seed
-from ._validation import (as_float_array, check_int, is_sparse, normalize_axis,
+from ._validation import (all_finite, as_float_array, check_int, is_sparse, normalize_axis,
                           resolve_n_threads)
 
 __all__ = ["SketchOperator", "sketch", "SKETCH_KINDS"]
@@ -23,7 +23,7 @@ def _check_kind(kind) -> str:
 
 def _check_finite(x, name):
     data = x.data if is_sparse(x) else x
-    if data.size and not np.isfinite(data).all():
+    if not all_finite(data):
         raise ValueError(f"{name}: contains NaN or Inf")
 
 

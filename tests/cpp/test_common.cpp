@@ -15,6 +15,22 @@ int main() {
   CHECK_THROWS(checked_bytes<double>(std::int64_t{1} << 61), memory_error);
   CHECK(is_pow2(1) && is_pow2(1024) && !is_pow2(0) && !is_pow2(12));
   CHECK(ilog2(1) == 0 && ilog2(1024) == 10);
+  CHECK(padded_ld(100, 8) == 104 && padded_ld(8, 8) == 8 && padded_ld(1, 4) == 16);
+  AlignedBuffer<double> buf(1000);
+  CHECK(reinterpret_cast<std::uintptr_t>(buf.data()) % 64 == 0);
+
+  // all_finite: a NaN/Inf anywhere in a large array, for 1 and several threads
+  std::vector<double> xs((std::int64_t{1} << 18) + 5, 1e308);
+  CHECK(all_finite(xs.data(), static_cast<std::int64_t>(xs.size()), 2));
+  for (std::int64_t pos : {std::int64_t{0}, std::int64_t{40000}, std::int64_t(xs.size()) - 1}) {
+    xs[pos] = std::numeric_limits<double>::infinity();
+    CHECK(!all_finite(xs.data(), static_cast<std::int64_t>(xs.size()), 1));
+    CHECK(!all_finite(xs.data(), static_cast<std::int64_t>(xs.size()), 3));
+    xs[pos] = 1.0;
+  }
+  std::vector<float> xf(10, 1.0f);
+  xf[9] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(!all_finite(xf.data(), 10, 1) && all_finite(xf.data(), 9, 1));
 
   // CSR: 2 x 3 [[1, 0, 2], [0, 3, 0]]
   std::vector<std::int32_t> indptr{0, 2, 3}, indices{0, 2, 1};

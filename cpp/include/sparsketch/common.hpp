@@ -4,16 +4,23 @@
 /// sparsketch kernel. No pybind11 and no Eigen in here: kernels map views onto Eigen inside
 /// their implementations.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 
 #include "sparsketch/version.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace sparsketch {
 
@@ -78,6 +85,64 @@ std::int64_t checked_bytes(std::int64_t count, const char* what = "array") {
     throw memory_error(std::string(what) + ": " + std::to_string(bytes) +
                        " bytes exceed the address space");
   return bytes;
+}
+
+/// A leading dimension of at least d elements of `size` bytes that is a whole number of 64-byte
+/// cache lines (so rows of a 64-byte aligned buffer start on a line).
+inline std::int64_t padded_ld(std::int64_t d, std::size_t size) noexcept {
+  const auto per_line = static_cast<std::int64_t>(64 / size);
+  return (d + per_line - 1) / per_line * per_line;
+}
+
+/// An uninitialized array of `count` T (trivial type) whose first element is 64-byte aligned.
+template <class T>
+class AlignedBuffer {
+  static_assert(std::is_trivial<T>::value, "AlignedBuffer holds trivial types only");
+
+ public:
+  explicit AlignedBuffer(std::int64_t count)
+      : raw_(new unsigned char[static_cast<std::size_t>(checked_bytes<T>(count, "buffer")) + 64]) {
+    const auto addr = reinterpret_cast<std::uintptr_t>(raw_.get());
+    data_ = reinterpret_cast<T*>(raw_.get() + ((64 - addr % 64) % 64));
+  }
+  T* data() noexcept { return data_; }
+  const T* data() const noexcept { return data_; }
+  T& operator[](std::int64_t i) noexcept { return data_[i]; }
+  const T& operator[](std::int64_t i) const noexcept { return data_[i]; }
+
+ private:
+  std::unique_ptr<unsigned char[]> raw_;
+  T* data_ = nullptr;
+};
+
+/// Whether every one of `count` contiguous float32/float64 values is finite (no NaN, no Inf):
+/// an exponent-bits test, vectorized, in parallel over fixed blocks with early exit.
+template <class T>
+bool all_finite(const T* x, std::int64_t count, int n_threads) {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                "all_finite: float or double");
+  using U = typename std::conditional<sizeof(T) == 8, std::uint64_t, std::uint32_t>::type;
+  constexpr U mask = sizeof(T) == 8 ? U(0x7ff0000000000000ULL) : U(0x7f800000u);
+  constexpr std::int64_t block = std::int64_t{1} << 15;
+  const std::int64_t blocks = (count + block - 1) / block;
+  int nt = count < (std::int64_t{1} << 18) ? 1 : n_threads;
+#ifdef _OPENMP
+  if (nt <= 0) nt = omp_get_max_threads();
+#endif
+  int bad = 0;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(| : bad)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    if (bad) continue;
+    const std::int64_t i0 = b * block, i1 = std::min(count, i0 + block);
+    U hit = 0;
+    for (std::int64_t i = i0; i < i1; ++i) {
+      U u;
+      std::memcpy(&u, x + i, sizeof(U));
+      hit |= static_cast<U>((u & mask) == mask);
+    }
+    bad |= static_cast<int>(hit != 0);
+  }
+  return bad == 0;
 }
 
 /// True when n is a positive power of two.

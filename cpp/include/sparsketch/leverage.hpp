@@ -18,6 +18,8 @@
 /// from fixed blocks of rows); weighted_gram sums per-chunk partials in chunk order over a
 /// chunking that depends on (n, r, k) only. Both are bitwise identical for any thread count.
 
+#include <Eigen/QR>
+#include <Eigen/SVD>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -316,6 +318,34 @@ double lewis_step(const AView& A, const ConstDenseView<T>& M, const double* w, d
   double change = 0.0;
   for (double c : changes) change = std::max(change, c);
   return change;
+}
+
+/// Singular values (descending, into sv: min(m, d)) and right singular vectors (rows of Vt:
+/// min(m, d) x d) of a small dense matrix Y (m x d, any strides), e.g. the sketch S A whose
+/// SVD gives the preconditioner of A. Householder QR reduces a tall Y to its d x d triangle,
+/// then a divide-and-conquer SVD (Eigen::BDCSVD) factors that. Single-threaded, no BLAS: the
+/// caller's OpenMP passes are never slowed by a BLAS thread pool woken in between.
+inline void small_svd(const ConstDenseView<double>& Y, double* sv, const DenseView<double>& Vt) {
+  using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>;
+  const std::int64_t m = Y.n_rows, d = Y.n_cols, k = std::min(m, d);
+  if (Vt.n_rows != k || Vt.n_cols != d) throw value_error("Vt: expected min(m, d) x d");
+  if (k == 0) return;
+  Mat X(m, d);
+  for (std::int64_t j = 0; j < d; ++j)
+    for (std::int64_t i = 0; i < m; ++i) X(i, j) = Y(i, j);
+  if (m > d) {
+    Eigen::HouseholderQR<Eigen::Ref<Mat>> qr(X);  // in place: R in the upper triangle
+    Mat R = X.topRows(d).triangularView<Eigen::Upper>();
+    X = std::move(R);
+  }
+  Eigen::BDCSVD<Mat> svd(X, Eigen::ComputeThinV);
+  if (svd.info() != Eigen::Success) throw std::runtime_error("small_svd: the SVD did not converge");
+  const auto& s = svd.singularValues();
+  const auto& V = svd.matrixV();
+  for (std::int64_t i = 0; i < k; ++i) {
+    sv[i] = s(i);
+    for (std::int64_t j = 0; j < d; ++j) Vt(i, j) = V(j, i);
+  }
 }
 
 }  // namespace sparsketch

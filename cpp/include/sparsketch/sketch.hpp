@@ -20,9 +20,10 @@
 /// j*m + i of stream sketch_gaussian, hash rows/signs of column j use positions j*zeta + k (32-bit
 /// words for the rows) of streams sketch_hash / sketch_signs, SRHT signs position j of sketch_signs
 /// and the SRHT row sample the keys of stream sketch_rows. Every output entry is summed in a fixed
-/// order (rows of A ascending), so results are bitwise identical for any thread count, and C- and
-/// F-ordered dense inputs (and CSR/CSC inputs with sorted indices) give identical hash-sketch
-/// results.
+/// order, so results are bitwise identical for any thread count. Hash sketches of short inputs
+/// (n < 32768: every output entry summed over the rows of A in ascending order) are also
+/// bitwise identical across C-/F-ordered dense and CSR/CSC inputs; taller row-major dense
+/// inputs sum fixed row parts separately (see hash_parts), so layouts then agree to rounding.
 
 #include <algorithm>
 #include <cmath>
@@ -244,6 +245,34 @@ inline void hash_buckets(HashSketch& h, int nt) {
   }
 }
 
+/// Row parts of A for the accumulator scheme of a dense hash sketch: one per 16384 rows, at
+/// most 16, and at most what fits 128 MiB of m x ld accumulators (a function of the shapes
+/// only, never of the thread count). 1 means: use output-row ownership instead.
+inline std::int64_t hash_parts(std::int64_t n, std::int64_t m, std::int64_t d, std::size_t size) {
+  const std::int64_t by_rows = std::min<std::int64_t>(16, n / 16384);
+  const double per_part =
+      static_cast<double>(m) * static_cast<double>(padded_ld(d, size)) * static_cast<double>(size);
+  const auto by_memory = static_cast<std::int64_t>(std::min(16.0, 134217728.0 / per_part));
+  return std::max<std::int64_t>(1, std::min(by_rows, by_memory));
+}
+
+/// buf(row(e), :) += weight(e) * A(j, :) for the entries e of columns j in [ja, jb) of a hash
+/// sketch, in ascending j; buf has leading dimension ld.
+template <class T, bool Unit>
+void hash_accumulate(const ConstDenseView<T>& A, const std::uint32_t* ent, std::int64_t z, T val,
+                     std::int64_t ja, std::int64_t jb, T* buf, std::int64_t ld) {
+  const std::int64_t d = A.n_cols, cs = Unit ? 1 : A.col_stride;
+  for (std::int64_t j = ja; j < jb; ++j) {
+    const T* __restrict aj = &A(j, 0);
+    const std::uint32_t* ej = ent + j * z;
+    for (std::int64_t k = 0; k < z; ++k) {
+      const T w = HashSketch::weight(ej[k], val);
+      T* __restrict ci = buf + HashSketch::row(ej[k]) * ld;
+      for (std::int64_t c = 0; c < d; ++c) ci[c] += w * aj[c * cs];  // vectorized when Unit
+    }
+  }
+}
+
 template <class T>
 void zero_output(const DenseView<T>& C, int nt) {
   const int threads = C.n_rows * C.n_cols < (1 << 16) ? 1 : nt;
@@ -287,14 +316,47 @@ void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const De
       const T val = static_cast<T>(h.value);
       const std::uint32_t* ent = h.entries.data();
       const std::int64_t z = h.zeta;
-      detail::zero_output(C, nt);
       const int threads = s.n * d < (1 << 15) ? 1 : nt;
-      if (A.row_stride != 1 || (A.col_stride == 1 && d > 1)) {
-        // Rows of A contiguous (or general strides): each thread owns a range of output rows
-        // and streams A in row order, adding row j of A into the owned rows among column j's
-        // entries. Every output row is summed by one thread in ascending j, so the result is
-        // the same for any thread count. Per chunk of rows of A, the owned entries are first
-        // gathered branch-free into a short list.
+      const std::int64_t parts = hash_parts(s.n, s.m, d, sizeof(T));
+      if ((A.row_stride != 1 || (A.col_stride == 1 && d > 1)) && parts > 1) {
+        // Rows of A contiguous (or general strides), and room for per-part accumulators: the
+        // rows of A are cut into `parts` fixed ranges (their number depends on the shapes
+        // only); each range is summed into its own zeroed, 64-byte aligned accumulator (m x ld,
+        // ld = d rounded up to a cache line, so no vector access straddles two lines), in
+        // ascending row order, and the accumulators are then added in part order. Each thread
+        // streams only its share of A. Sums are in a fixed order: the result does not depend on
+        // the thread count.
+        const std::int64_t ld = padded_ld(d, sizeof(T));
+        const std::int64_t part_size = s.m * ld;
+        AlignedBuffer<T> acc(checked_mul(parts, part_size, "sketch accumulators"));
+        ExceptionCapture ex;
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 1)
+        for (std::int64_t p = 0; p < parts; ++p)
+          ex.run([&] {
+            T* buf = acc.data() + p * part_size;
+            std::fill(buf, buf + part_size, T(0));
+            const std::int64_t ja = s.n * p / parts, jb = s.n * (p + 1) / parts;
+            if (A.col_stride == 1)
+              hash_accumulate<T, true>(A, ent, z, val, ja, jb, buf, ld);
+            else
+              hash_accumulate<T, false>(A, ent, z, val, ja, jb, buf, ld);
+          });
+        ex.rethrow();
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+        for (std::int64_t i = 0; i < s.m; ++i) {
+          for (std::int64_t c = 0; c < d; ++c) {
+            T sum = acc[i * ld + c];
+            for (std::int64_t p = 1; p < parts; ++p) sum += acc[p * part_size + i * ld + c];
+            C(i, c) = sum;
+          }
+        }
+      } else if (A.row_stride != 1 || (A.col_stride == 1 && d > 1)) {
+        // Rows of A contiguous, too many output entries for per-part accumulators: each thread
+        // owns a range of output rows and streams A in row order, adding row j of A into the
+        // owned rows among column j's entries. Every output row is summed by one thread in
+        // ascending j, so the result is the same for any thread count. Per chunk of rows of A,
+        // the owned entries are first gathered branch-free into a short list.
+        detail::zero_output(C, nt);
         const bool unit = A.col_stride == 1 && C.col_stride == 1;
         ExceptionCapture ex;
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -336,6 +398,7 @@ void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const De
       } else {
         // Columns of A contiguous (or a single column): stream each column once, scattering
         // into the sketch rows.
+        detail::zero_output(C, nt);
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
         for (std::int64_t c = 0; c < d; ++c) {
           const T* ac = &A(0, c);
