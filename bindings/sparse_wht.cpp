@@ -17,11 +17,19 @@ using namespace sparsketch;
 
 namespace {
 
-py::dict to_dict(const SparseWhtResult& r) {
+// Indices: (K,) uint64 for n <= 64; (K, ceil(n / 64)) uint64 words (low word first) beyond,
+// from the W words per index of the core.
+py::dict to_dict(const SparseWhtResult& r, int n, int W) {
   py::dict d;
-  py::array_t<std::uint64_t> idx(static_cast<py::ssize_t>(r.indices.size()));
-  py::array_t<double> val(static_cast<py::ssize_t>(r.values.size()));
-  std::copy(r.indices.begin(), r.indices.end(), idx.mutable_data());
+  const auto K = static_cast<py::ssize_t>(r.values.size());
+  const py::ssize_t nw = (n + 63) / 64;
+  py::array_t<std::uint64_t> idx =
+      n <= 64 ? py::array_t<std::uint64_t>(K) : py::array_t<std::uint64_t>({K, nw});
+  std::uint64_t* ip = idx.mutable_data();
+  for (py::ssize_t i = 0; i < K; ++i)
+    for (py::ssize_t q = 0; q < nw; ++q)
+      ip[i * nw + q] = r.indices[static_cast<std::size_t>(i * W + q)];
+  py::array_t<double> val(K);
   std::copy(r.values.begin(), r.values.end(), val.mutable_data());
   d["indices"] = idx;
   d["values"] = val;
@@ -68,11 +76,13 @@ py::dict swht_array(py::array x, const py::dict& opts) {
       py::gil_scoped_release release;
       r = sparse_wht(o, sampler);
     }
-    return to_dict(r);
+    return to_dict(r, o.n, 1);
   });
 }
 
-// Calls f on a batch: bits (count, n) uint8, or packed (count,) uint64 words; checks the answer.
+// Calls f on a batch: bits (count, n) uint8, or packed words ((count,) uint64 for n <= 64,
+// (count, ceil(n / 64)) beyond); checks the answer.
+template <int W>
 struct CallableSampler {
   py::function f;
   int n;
@@ -80,15 +90,21 @@ struct CallableSampler {
   void operator()(const std::uint64_t* idx, std::int64_t count, double* out) const {
     py::gil_scoped_acquire gil;
     py::object q;
+    const auto cnt = static_cast<py::ssize_t>(count);
     if (packed) {
-      py::array_t<std::uint64_t> a(static_cast<py::ssize_t>(count));
-      std::copy(idx, idx + count, a.mutable_data());
+      const py::ssize_t nw = (n + 63) / 64;
+      py::array_t<std::uint64_t> a =
+          n <= 64 ? py::array_t<std::uint64_t>(cnt) : py::array_t<std::uint64_t>({cnt, nw});
+      std::uint64_t* p = a.mutable_data();
+      for (py::ssize_t i = 0; i < cnt; ++i)
+        for (py::ssize_t w = 0; w < nw; ++w) p[i * nw + w] = idx[i * W + w];
       q = a;
     } else {
-      py::array_t<std::uint8_t> a({static_cast<py::ssize_t>(count), static_cast<py::ssize_t>(n)});
+      py::array_t<std::uint8_t> a({cnt, static_cast<py::ssize_t>(n)});
       std::uint8_t* p = a.mutable_data();
       for (std::int64_t i = 0; i < count; ++i)
-        for (int j = 0; j < n; ++j) p[i * n + j] = static_cast<std::uint8_t>((idx[i] >> j) & 1u);
+        for (int j = 0; j < n; ++j)
+          p[i * n + j] = static_cast<std::uint8_t>((idx[i * W + j / 64] >> (j % 64)) & 1u);
       q = a;
     }
     py::object res = f(q);  // a Python exception propagates as it is (error_already_set)
@@ -114,15 +130,32 @@ struct CallableSampler {
   }
 };
 
-py::dict swht_callable(py::function f, const py::dict& opts, bool packed) {
-  const SparseWhtOptions o = options(opts);
-  CallableSampler sampler{f, o.n, packed};
+template <int W>
+py::dict swht_callable_w(py::function f, const SparseWhtOptions& o, bool packed) {
+  CallableSampler<W> sampler{std::move(f), o.n, packed};
   SparseWhtResult r;
   {
     py::gil_scoped_release release;
-    r = sparse_wht(o, sampler);
+    r = sparse_wht_words<W>(o, sampler);
   }
-  return to_dict(r);
+  return to_dict(r, o.n, W);
+}
+
+py::dict swht_callable(py::function f, const py::dict& opts, bool packed) {
+  const SparseWhtOptions o = options(opts);
+  check_sparse_wht_options(o);
+  switch (detail::swht_words(o.n)) {
+    case 1:
+      return swht_callable_w<1>(std::move(f), o, packed);
+    case 2:
+      return swht_callable_w<2>(std::move(f), o, packed);
+    case 4:
+      return swht_callable_w<4>(std::move(f), o, packed);
+    case 8:
+      return swht_callable_w<8>(std::move(f), o, packed);
+    default:
+      return swht_callable_w<16>(std::move(f), o, packed);
+  }
 }
 
 }  // namespace

@@ -117,6 +117,81 @@ def test_callable_large_n(n, rng):
     assert res.samples == sum(calls)
 
 
+def _bitset_spectrum(rng, n, K):
+    """K distinct random n-bit indices as (K, n) bits, sorted as integers, and values."""
+    bits = np.unique(rng.integers(0, 2, (K, n), dtype=np.uint8), axis=0)
+    order = sorted(range(bits.shape[0]), key=lambda i: int("".join(map(str, bits[i, ::-1])), 2))
+    bits = bits[order]
+    val = rng.choice([-1.0, 1.0], bits.shape[0]) * rng.uniform(1, 3, bits.shape[0])
+    return bits, val
+
+
+def _bitset_oracle(n, kbits, val, sigma=0.0, rng=None, packed=False):
+    """f(bits) = sum_k X_k (-1)^<k, t> on (batch, n) bits, or on packed words; O(K n) a query."""
+    def f(q):
+        if packed:
+            assert q.dtype == np.uint64 and q.shape[1] == (n + 63) // 64
+            q = sparsketch.unpack_indices(q, n)
+        assert q.dtype == np.uint8 and q.shape[1] == n
+        par = (q.astype(np.int64) @ kbits.T.astype(np.int64)) & 1
+        out = (1.0 - 2.0 * par) @ val
+        if sigma > 0:
+            out = out + sigma * rng.standard_normal(out.size)
+        return out
+    return f
+
+
+@pytest.mark.parametrize("n,K,packed", [(65, 20, False), (130, 40, True), (300, 16, False),
+                                        (1024, 8, True)])
+def test_bitset_indices_beyond_64(n, K, packed, rng):
+    """n > 64: indices come back as (K, ceil(n / 64)) words; unpacked, they are the support."""
+    kbits, val = _bitset_spectrum(rng, n, K)
+    f = _bitset_oracle(n, kbits, val, packed=packed)
+    res = sparsketch.sparse_wht(f, n, k=len(val), noise="none", seed=5,
+                                query_format="packed" if packed else "bits")
+    assert res.success
+    assert res.indices.shape == (len(val), (n + 63) // 64) and res.indices.dtype == np.uint64
+    np.testing.assert_array_equal(sparsketch.unpack_indices(res.indices, n), kbits)
+    np.testing.assert_allclose(res.values, val, rtol=1e-12)
+    t = rng.integers(0, 2, (50, n), dtype=np.uint8)
+    np.testing.assert_allclose(res.evaluate(t), f(t) if not packed else
+                               _bitset_oracle(n, kbits, val)(t), rtol=1e-12, atol=1e-12)
+
+
+def test_bitset_noisy_recovery(rng):
+    """The robust design through the bitset path: n = 100, K = 16 at 10 dB."""
+    n = 100
+    kbits, val = _bitset_spectrum(rng, n, 16)
+    sigma = _snr_sigma(val, 10.0)
+    res = sparsketch.sparse_wht(_bitset_oracle(n, kbits, val, sigma, np.random.default_rng(1)),
+                                n, k=len(val), seed=2)
+    assert res.success
+    np.testing.assert_array_equal(sparsketch.unpack_indices(res.indices, n), kbits)
+    np.testing.assert_allclose(res.values, val, atol=6 * sigma / math.sqrt(64 * 3))
+
+
+def test_unpack_indices_and_words_round_trip(rng):
+    idx = rng.integers(0, 2**63, 30, dtype=np.uint64)
+    bits = sparsketch.unpack_indices(idx, 64)
+    assert bits.shape == (30, 64) and bits.dtype == np.uint8
+    weights = [1 << j for j in range(64)]
+    assert [sum(w for w, bt in zip(weights, row) if bt) for row in bits] == [int(i) for i in idx]
+    words = rng.integers(0, 2**63, (5, 3), dtype=np.uint64)
+    words[:, 2] &= np.uint64((1 << 10) - 1)  # n = 138: 10 bits in the last word
+    bits = sparsketch.unpack_indices(words, 138)
+    for r in range(5):
+        value = sum(int(words[r, q]) << (64 * q) for q in range(3))
+        assert [(value >> j) & 1 for j in range(138)] == bits[r].tolist()
+    with pytest.raises(ValueError, match="bits at or above"):
+        sparsketch.unpack_indices(np.array([[0, 0, 1 << 10]], dtype=np.uint64), 138)
+    with pytest.raises(ValueError, match="shape"):
+        sparsketch.unpack_indices(np.zeros((2, 2), dtype=np.uint64), 138)
+    with pytest.raises(TypeError, match="integer"):
+        sparsketch.unpack_indices(np.zeros(2), 10)
+    with pytest.raises(ValueError, match="n"):
+        sparsketch.unpack_indices(np.zeros(2, dtype=np.uint64), 0)
+
+
 def test_callable_and_array_paths_agree(rng):
     n, K = 12, 20
     idx, val = _spectrum(rng, n, K)
@@ -214,8 +289,8 @@ def test_bad_input():
     f = lambda bits: np.zeros(bits.shape[0])  # noqa: E731
     with pytest.raises(ValueError, match="n: required"):
         sparsketch.sparse_wht(f)
-    with pytest.raises(ValueError, match="n: at most 64"):
-        sparsketch.sparse_wht(f, 65)
+    with pytest.raises(ValueError, match="n: at most 1024"):
+        sparsketch.sparse_wht(f, 1025)
     with pytest.raises(ValueError, match="k"):
         sparsketch.sparse_wht(f, 10, k=0)
     with pytest.raises(ValueError, match="noise"):

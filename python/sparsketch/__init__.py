@@ -26,7 +26,7 @@ from .lp_regression import LpRegressionResult, lp_regression
 from .lstsq import LstsqResult, lstsq
 from .sampling import SCORE_KINDS, RowSample, sample_rows
 from .sketch import SKETCH_KINDS, SketchOperator, sketch
-from .sparse_wht import SparseWHTResult, sparse_wht
+from .sparse_wht import SparseWHTResult, sparse_wht, unpack_indices
 
 __version__: str = _build_info()["version"]
 
@@ -54,4 +54,5 @@ __all__ = [
     "show_config",
     "SparseWHTResult",
     "sparse_wht",
+    "unpack_indices",
 ]

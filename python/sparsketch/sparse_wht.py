@@ -13,9 +13,9 @@ from . import _core
 from ._random import normalize_seed
 from ._validation import check_float, check_int
 
-__all__ = ["SparseWHTResult", "sparse_wht"]
+__all__ = ["SparseWHTResult", "sparse_wht", "unpack_indices"]
 
-_MAX_N = 64
+_MAX_N = 1024  # 16 index words (kSparseWhtMaxN in sparse_wht.hpp)
 
 
 @dataclass
@@ -24,8 +24,10 @@ class SparseWHTResult:
 
     Attributes
     ----------
-    indices : ndarray of uint64, shape (K,)
-        Support of the recovered spectrum, ascending; bit j of an index is variable j.
+    indices : ndarray of uint64, shape (K,) for n <= 64, (K, ceil(n / 64)) beyond
+        Support of the recovered spectrum, ascending; bit j of an index is variable j. For
+        n > 64 each index is a bitset of 64-bit words, word q holding variables 64 q .. 64 q + 63
+        (see :func:`unpack_indices`).
     values : ndarray of float64, shape (K,)
         ``X[indices]`` with the convention ``signal[t] = sum_k X[k] (-1)^popcount(k & t)``.
     n : int
@@ -62,7 +64,7 @@ class SparseWHTResult:
     seed: int
 
     def __len__(self) -> int:
-        return int(self.indices.size)
+        return int(self.values.size)
 
     def to_dense(self) -> np.ndarray:
         """The full spectrum as a length-2^n float64 array (n <= 30)."""
@@ -73,13 +75,94 @@ class SparseWHTResult:
         return X
 
     def evaluate(self, t) -> np.ndarray:
-        """The signal the recovered spectrum defines, at indices ``t`` (integers < 2^n):
-        ``sum_k X[k] (-1)^popcount(k & t)``."""
-        t = np.asarray(t, dtype=np.uint64).ravel()
-        out = np.zeros(t.size)
-        for k, v in zip(self.indices, self.values):
-            out += v * (1.0 - 2.0 * _parity(t & np.uint64(k)))
+        """The signal the recovered spectrum defines, ``sum_k X[k] (-1)^popcount(k & t)``, at
+        the points ``t``: integers < 2^n (n <= 64), or a ``(batch, n)`` array of bits (any n),
+        or a ``(batch, ceil(n / 64))`` uint64 array of packed words (n > 64)."""
+        T = _as_words(t, self.n, "t")
+        K = self.indices.reshape(len(self), -1)
+        out = np.zeros(T.shape[0])
+        for k, v in zip(K, self.values):
+            out += v * (1.0 - 2.0 * _parity(np.bitwise_xor.reduce(T & k, axis=1)))
         return out
+
+
+def _words(n: int) -> int:
+    return (n + 63) // 64
+
+
+def _as_words(t, n: int, name: str) -> np.ndarray:
+    """Points as a (batch, ceil(n / 64)) uint64 array of packed words, from integers (n <= 64),
+    (batch, n) bits or (batch, ceil(n / 64)) words."""
+    a = np.asarray(t)
+    if a.dtype.kind not in "biu":
+        raise TypeError(f"{name}: expected integers or bits, got dtype {a.dtype}")
+    nw = _words(n)
+    if a.ndim <= 1 and n <= 64:
+        a = a.reshape(-1)
+        if a.size and (a.min() < 0 or (n < 64 and int(a.max()) >> n)):
+            raise ValueError(f"{name}: points must lie in [0, 2^{n})")
+        return a.astype(np.uint64)[:, None]
+    if a.ndim == 2 and a.shape[1] == n and (n > 64 or a.dtype == np.uint8 or a.dtype == bool):
+        return _pack_bits(a, n, name)
+    if a.ndim == 2 and a.shape[1] == nw and n > 64:
+        w = a.astype(np.uint64)
+        if n % 64 and (w[:, -1] >> np.uint64(n % 64)).any():
+            raise ValueError(f"{name}: bits at or above n = {n} are set")
+        return w
+    raise ValueError(f"{name}: expected integers < 2^n (n <= 64), a (batch, {n}) bit array or a "
+                     f"(batch, {nw}) word array, got shape {a.shape}")
+
+
+def _pack_bits(bits, n: int, name: str) -> np.ndarray:
+    if bits.size and (bits.min() < 0 or bits.max() > 1):
+        raise ValueError(f"{name}: bits must be 0 or 1")
+    nw = _words(n)
+    padded = np.zeros((bits.shape[0], nw * 64), dtype=np.uint8)
+    padded[:, :n] = bits
+    by = np.packbits(padded.reshape(bits.shape[0], nw * 8, 8), axis=2, bitorder="little")
+    return by.reshape(bits.shape[0], nw * 8).view("<u8").astype(np.uint64)
+
+
+def unpack_indices(indices, n) -> np.ndarray:
+    """Bits of sparse WHT indices: a ``(K, n)`` uint8 array, ``bits[:, j]`` = variable j.
+
+    Parameters
+    ----------
+    indices : array of uint64
+        ``(K,)`` integers (n <= 64) or ``(K, ceil(n / 64))`` packed words, word q holding
+        variables 64 q .. 64 q + 63 (as in :attr:`SparseWHTResult.indices`).
+    n : int
+        Number of variables.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsketch
+    >>> sparsketch.unpack_indices(np.array([5, 2], dtype=np.uint64), 3)
+    array([[1, 0, 1],
+           [0, 1, 0]], dtype=uint8)
+    >>> words = np.array([[1, 1]], dtype=np.uint64)  # variables 0 and 64 of n = 70
+    >>> np.flatnonzero(sparsketch.unpack_indices(words, 70)[0]).tolist()
+    [0, 64]
+    """
+    n = check_int(n, "n", minimum=1)
+    if n > _MAX_N:
+        raise ValueError(f"n: at most {_MAX_N} variables are supported, got {n}")
+    a = np.asarray(indices)
+    nw = _words(n)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"indices: expected an integer array, got dtype {a.dtype}")
+    if a.ndim == 1 and n <= 64:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[1] != nw:
+        raise ValueError(f"indices: expected shape (K,) for n <= 64 or (K, {nw}) for n = {n}, "
+                         f"got {a.shape}")
+    if a.size and a.min() < 0:
+        raise ValueError("indices: must be non-negative")
+    w = np.ascontiguousarray(a.astype(np.uint64))
+    if n % 64 and (w[:, -1] >> np.uint64(n % 64)).any():
+        raise ValueError(f"indices: bits at or above n = {n} are set")
+    by = w.astype("<u8").view(np.uint8).reshape(w.shape[0], nw * 8)
+    return np.unpackbits(by, axis=1, bitorder="little")[:, :n]
 
 
 def _parity(x: np.ndarray) -> np.ndarray:
@@ -123,10 +206,12 @@ def sparse_wht(signal, n=None, *, k=None, noise="auto", max_samples=None, seed=N
           array, ``bits[:, j]`` = bit j of the index (index = sum_j bits[j] 2^j), and returns
           ``batch`` real values. It is called once per attempt with every query of the attempt
           (thousands of points), never per point. Exceptions it raises propagate unchanged.
-          With ``query_format="packed"`` it receives the indices as a ``(batch,)`` uint64 array.
+          With ``query_format="packed"`` it receives the indices as a ``(batch,)`` uint64 array
+          (n <= 64) or a ``(batch, ceil(n / 64))`` uint64 array of words (n > 64; word q holds
+          bits 64 q .. 64 q + 63).
     n : int, optional
-        Number of variables, 1 <= n <= 64. Required for a callable; for an array,
-        ``log2(len(signal))``.
+        Number of variables, 1 <= n <= 1024 (n > 64 for a callable only: indices are then
+        bitsets). Required for a callable; for an array, ``log2(len(signal))``.
     k : int, optional
         Expected number of nonzero coefficients; sets the bins per group ``B = 2^b`` (b =
         ceil(log2 k), plus one in the robust design). Unknown k starts at B = 16 (32 robust)
@@ -226,8 +311,8 @@ def sparse_wht(signal, n=None, *, k=None, noise="auto", max_samples=None, seed=N
         k = check_int(k, "k", minimum=1)
     if b is not None:
         b = check_int(b, "b", minimum=1)
-        if b > n:
-            raise ValueError(f"b: expected 1 <= b <= n = {n}, got {b}")
+        if b > min(n, 40):
+            raise ValueError(f"b: expected 1 <= b <= min(n, 40) = {min(n, 40)}, got {b}")
     if max_samples is not None:
         max_samples = check_int(max_samples, "max_samples", minimum=1)
     groups = check_int(groups, "groups", minimum=1)
