@@ -15,6 +15,7 @@ void bind_sketch(py::module_& m);
 void bind_lstsq(py::module_& m);
 void bind_leverage(py::module_& m);
 void bind_sparse_wht(py::module_& m);
+void bind_spgemm(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "sparsketch compiled kernels (private; use the sparsketch package)";
@@ -37,4 +38,5 @@ PYBIND11_MODULE(_core, m) {
   bind_lstsq(m);
   bind_leverage(m);
   bind_sparse_wht(m);
+  bind_spgemm(m);
 }

@@ -59,7 +59,7 @@ def test_consumer_project_builds_and_runs(tmp_path):
 def test_cpp_unit_tests(tmp_path):
     _build(HERE / "cpp", tmp_path / "build")
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    for name in ("test_random", "test_common", "test_fwht"):
+    for name in ("test_random", "test_common", "test_fwht", "test_spgemm"):
         run = subprocess.run([str(tmp_path / "build" / name)], capture_output=True, text=True,
                              env=env)
         assert run.returncode == 0, f"{name}:\n{run.stdout}{run.stderr}"

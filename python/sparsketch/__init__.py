@@ -10,6 +10,8 @@ C++17 kernels (Eigen + OpenMP) behind a NumPy/SciPy-style API. Available now:
   :func:`lp_regression` -- importance sampling of rows and l_p regression on coresets.
 - :func:`sparse_wht` -- K-sparse Walsh-Hadamard spectra of arrays or black-box functions of
   n binary variables from O(K log N) (noisy) samples.
+- :func:`spgemm`, :func:`spgemm_topk` -- multithreaded sparse x sparse products (plain, masked,
+  top-k per row).
 
 Runtime helpers: :func:`show_config`, :func:`get_num_threads`, :func:`set_num_threads`,
 :func:`get_cmake_dir` (for C++ projects: ``find_package(sparsketch CONFIG REQUIRED)``).
@@ -27,6 +29,7 @@ from .lstsq import LstsqResult, lstsq
 from .sampling import SCORE_KINDS, RowSample, sample_rows
 from .sketch import SKETCH_KINDS, SketchOperator, sketch
 from .sparse_wht import SparseWHTResult, sparse_wht, unpack_indices
+from .spgemm import spgemm, spgemm_topk
 
 __version__: str = _build_info()["version"]
 
@@ -54,5 +57,7 @@ __all__ = [
     "show_config",
     "SparseWHTResult",
     "sparse_wht",
+    "spgemm",
+    "spgemm_topk",
     "unpack_indices",
 ]

@@ -9,3 +9,4 @@
 #include "sparsketch/random.hpp"
 #include "sparsketch/sketch.hpp"
 #include "sparsketch/sparse_wht.hpp"
+#include "sparsketch/spgemm.hpp"

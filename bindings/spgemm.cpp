@@ -1,0 +1,114 @@
+// Binding of the sparse x sparse product: both passes in C++ with the GIL released; the output
+// arrays are allocated here, after the symbolic pass has counted them and the caller's memory
+// limit has been checked. Inputs are validated CSR arrays of one index dtype (the Python layer
+// converts), so only dtype x index instantiations exist.
+
+#include "sparsketch/spgemm.hpp"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "arrays.hpp"
+
+namespace py = pybind11;
+using namespace sparsketch;
+
+namespace {
+
+struct CsrArrays {
+  py::array indptr, indices, data;
+  std::int64_t n_rows, n_cols;
+};
+
+CsrArrays unpack(const py::tuple& t, const char* name) {
+  if (t.size() != 5) throw type_error(std::string(name) + ": expected a CSR tuple");
+  return {t[0].cast<py::array>(), t[1].cast<py::array>(), t[2].cast<py::array>(),
+          t[3].cast<std::int64_t>(), t[4].cast<std::int64_t>()};
+}
+
+template <class T, class I>
+py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const SpgemmOptions& o,
+              double max_bytes) {
+  const auto A = bind::csr_view<T, I>(a.indptr, a.indices, a.data, a.n_rows, a.n_cols);
+  const auto B = bind::csr_view<T, I>(b.indptr, b.indices, b.data, b.n_rows, b.n_cols);
+  CsrView<T, I> M{};
+  if (m) {  // the mask's values are not used (structural mask); its data may be any dtype
+    bind::require_dtype<I>(m->indptr, "mask.indptr");
+    bind::require_dtype<I>(m->indices, "mask.indices");
+    M = CsrView<T, I>{static_cast<const I*>(m->indptr.data()),
+                      static_cast<const I*>(m->indices.data()), nullptr, m->n_rows, m->n_cols};
+  }
+  const CsrView<T, I>* Mp = m ? &M : nullptr;
+  SpgemmPlan plan;
+  {
+    py::gil_scoped_release release;
+    plan = spgemm_symbolic<T, I, I, I>(A, B, Mp, o);
+  }
+  const bool wide = plan.nnz > std::numeric_limits<std::int32_t>::max() ||
+                    b.n_cols > std::numeric_limits<std::int32_t>::max();
+  const double isz = wide ? 8.0 : 4.0;
+  const double need =
+      static_cast<double>(plan.nnz) * (isz + sizeof(T)) + static_cast<double>(a.n_rows + 1) * isz;
+  if (max_bytes > 0 && need > max_bytes)
+    throw memory_error("spgemm: the product has " + std::to_string(plan.nnz) +
+                       " nonzeros and needs " + std::to_string(need / 1073741824.0) +
+                       " GiB, more than the " + std::to_string(max_bytes / 1073741824.0) +
+                       " GiB available");
+  const auto nnz = static_cast<py::ssize_t>(plan.nnz);
+  py::array_t<T> data(nnz);
+  T* dp = data.mutable_data();
+  auto finish = [&](auto tag) {
+    using IC = typename decltype(tag)::type;
+    py::array_t<IC> indices(nnz), indptr(static_cast<py::ssize_t>(a.n_rows + 1));
+    IC* ip = indices.mutable_data();
+    IC* pp = indptr.mutable_data();
+    {
+      py::gil_scoped_release release;
+      spgemm_numeric<T, I, I, I, IC>(A, B, Mp, plan, ip, dp, o);
+      for (std::int64_t i = 0; i <= a.n_rows; ++i)
+        pp[i] = static_cast<IC>(plan.indptr[static_cast<std::size_t>(i)]);
+    }
+    return py::make_tuple(data, indices, indptr, plan.flops);
+  };
+  if (wide) return finish(bind::type_tag<std::int64_t>{});
+  return finish(bind::type_tag<std::int32_t>{});
+}
+
+py::tuple spgemm_py(const py::tuple& a_t, const py::tuple& b_t, py::object m_t, bool sort_indices,
+                    int n_threads, std::int64_t top_k, py::object threshold, double max_bytes) {
+  const CsrArrays a = unpack(a_t, "A"), b = unpack(b_t, "B");
+  CsrArrays mm{};
+  const CsrArrays* m = nullptr;
+  if (!m_t.is_none()) {
+    mm = unpack(m_t.cast<py::tuple>(), "mask");
+    m = &mm;
+  }
+  SpgemmOptions o;
+  o.sort_indices = sort_indices;
+  o.n_threads = n_threads;
+  o.top_k = top_k;
+  if (!threshold.is_none()) {
+    o.use_threshold = true;
+    o.threshold = threshold.cast<double>();
+  }
+  return bind::dispatch_float_index(a.data, a.indices, "A.data", "A.indices",
+                                    [&](auto st, auto it) {
+                                      using T = typename decltype(st)::type;
+                                      using I = typename decltype(it)::type;
+                                      return run<T, I>(a, b, m, o, max_bytes);
+                                    });
+}
+
+}  // namespace
+
+void bind_spgemm(py::module_& m) {
+  m.def("spgemm_csr", &spgemm_py, py::arg("A"), py::arg("B"), py::arg("mask"),
+        py::arg("sort_indices"), py::arg("n_threads"), py::arg("top_k"), py::arg("threshold"),
+        py::arg("max_bytes"),
+        "C = A @ B for CSR tuples (indptr, indices, data, n_rows, n_cols) of one value and index "
+        "dtype; returns (data, indices, indptr, flops). See sparsketch.spgemm.");
+}

@@ -1,0 +1,576 @@
+#pragma once
+/// \file spgemm.hpp
+/// Sparse x sparse products C = A B of CSR matrices (Gustavson's row-wise algorithm).
+///
+/// Row i of C is sum_{p in row i of A} A(i, k_p) B(k_p, :): its partial products are merged as
+/// they are made in an accumulator that fits the row (Nagasaka, Matsuoka, Azad, Buluc, "High-
+/// performance sparse matrix-matrix products on Intel KNL and multicore architectures", ICPP
+/// 2018; and the SMASH paper, ../shared/papers/spgemm_smash.md): an open-addressing hash
+/// table sized to a power of two >= 2 x the row's flop count, or a dense array of n_cols values
+/// with a touched list when the row's flops reach n_cols / 8. The intermediate products are
+/// never stored.
+///
+/// Two passes over A and B, both parallel over rows:
+///   1. symbolic (spgemm_symbolic): each row's flops, then its exact output size; the prefix
+///      sum gives C's indptr, so the caller allocates C exactly (and can refuse a product that
+///      would not fit in memory before any large allocation);
+///   2. numeric (spgemm_numeric): each row accumulated again and written straight into C's
+///      final arrays (sorted by column when asked).
+/// Load balance: rows are cut into chunks of about equal flops (8 per thread), taken
+/// dynamically. Every output entry is summed by one thread in a fixed order (A's row order,
+/// then B's), so results are bitwise identical for any thread count.
+///
+/// Variants: a mask M (CSR pattern, m x n) restricts C to the entries of M's pattern that the
+/// product produces (GraphBLAS C<M> = A B, structural mask); top_k keeps the k largest values
+/// of each row (after dropping values <= threshold, when one is given), columns sorted.
+///
+/// Extra memory beyond C: O(m) for the row counts plus per-thread accumulators of O(n_cols).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sparsketch/common.hpp"
+#include "sparsketch/parallel.hpp"
+
+namespace sparsketch {
+
+/// Options of spgemm.
+struct SpgemmOptions {
+  bool sort_indices = true;    ///< columns ascending within each output row
+  int n_threads = 0;           ///< 0: omp_get_max_threads()
+  std::int64_t top_k = -1;     ///< >= 0: keep the k largest values of each row
+  bool use_threshold = false;  ///< top_k: drop values <= threshold first
+  double threshold = 0.0;
+};
+
+/// The symbolic result: C's row pointers (int64, m + 1 entries) and its nonzero count, plus the
+/// flop count (multiply-adds) of the product.
+struct SpgemmPlan {
+  std::vector<std::int64_t> indptr;
+  std::int64_t nnz = 0;
+  std::int64_t flops = 0;
+  std::vector<std::int64_t> row_flops;  ///< per row
+};
+
+namespace detail {
+
+constexpr std::int64_t kSpgemmChunksPerThread = 8;
+
+/// Open-addressing hash accumulator (capacity a power of two >= 2 x the row's bound, linear
+/// probing, Fibonacci hashing). state: 1 = allowed by the mask, not produced; 2 = produced.
+template <class T>
+class HashAcc {
+ public:
+  void begin(std::int64_t bound) {
+    std::int64_t cap = 16;
+    int bits = 4;
+    while (cap < 2 * bound) {
+      cap *= 2;
+      ++bits;
+    }
+    shift_ = 64 - bits;
+    mask_ = cap - 1;
+    if (static_cast<std::int64_t>(keys_.size()) < cap) {
+      keys_.assign(static_cast<std::size_t>(cap), -1);
+      vals_.resize(static_cast<std::size_t>(cap));
+      state_.resize(static_cast<std::size_t>(cap));
+    } else {
+      for (std::int64_t s : used_) keys_[static_cast<std::size_t>(s)] = -1;
+    }
+    used_.clear();
+  }
+  std::int64_t slot_of(std::int64_t j) const {
+    return static_cast<std::int64_t>((static_cast<std::uint64_t>(j) * 0x9E3779B97F4A7C15ULL) >>
+                                     shift_);
+  }
+  /// Adds v at column j (inserting it).
+  void add(std::int64_t j, T v) {
+    for (std::int64_t s = slot_of(j);; s = (s + 1) & mask_) {
+      const std::int64_t k = keys_[static_cast<std::size_t>(s)];
+      if (k == j) {
+        vals_[static_cast<std::size_t>(s)] += v;
+        return;
+      }
+      if (k < 0) {
+        keys_[static_cast<std::size_t>(s)] = j;
+        vals_[static_cast<std::size_t>(s)] = v;
+        state_[static_cast<std::size_t>(s)] = 2;
+        used_.push_back(s);
+        return;
+      }
+    }
+  }
+  /// Inserts column j (structure only, state st).
+  void insert(std::int64_t j, std::uint8_t st) {
+    for (std::int64_t s = slot_of(j);; s = (s + 1) & mask_) {
+      const std::int64_t k = keys_[static_cast<std::size_t>(s)];
+      if (k == j) return;
+      if (k < 0) {
+        keys_[static_cast<std::size_t>(s)] = j;
+        vals_[static_cast<std::size_t>(s)] = T(0);
+        state_[static_cast<std::size_t>(s)] = st;
+        used_.push_back(s);
+        return;
+      }
+    }
+  }
+  /// Adds v at column j only if j is present (masked products).
+  void add_if_present(std::int64_t j, T v) {
+    for (std::int64_t s = slot_of(j);; s = (s + 1) & mask_) {
+      const std::int64_t k = keys_[static_cast<std::size_t>(s)];
+      if (k == j) {
+        vals_[static_cast<std::size_t>(s)] += v;
+        state_[static_cast<std::size_t>(s)] = 2;
+        return;
+      }
+      if (k < 0) return;
+    }
+  }
+  T value_of(std::int64_t j) const {
+    for (std::int64_t s = slot_of(j);; s = (s + 1) & mask_)
+      if (keys_[static_cast<std::size_t>(s)] == j) return vals_[static_cast<std::size_t>(s)];
+  }
+  const std::vector<std::int64_t>& used() const { return used_; }
+  std::int64_t key(std::int64_t s) const { return keys_[static_cast<std::size_t>(s)]; }
+  T val(std::int64_t s) const { return vals_[static_cast<std::size_t>(s)]; }
+  std::uint8_t state(std::int64_t s) const { return state_[static_cast<std::size_t>(s)]; }
+
+ private:
+  std::vector<std::int64_t> keys_, used_;
+  std::vector<T> vals_;
+  std::vector<std::uint8_t> state_;
+  std::int64_t mask_ = 15;
+  int shift_ = 60;
+};
+
+/// Dense accumulator over all n columns: values, a bitmap of the columns touched in the
+/// current row and their list (cleared row by row, O(touched)).
+template <class T>
+class DenseAcc {
+ public:
+  explicit DenseAcc(std::int64_t n) : n_(n) {}
+  /// Prepares for a row of at most `bound` distinct columns (a new row stamp: nothing to
+  /// clear).
+  void begin(std::int64_t bound) {
+    if (vals_.empty()) {
+      vals_.assign(static_cast<std::size_t>(n_), T(0));
+      stamp_.assign(static_cast<std::size_t>(n_), -1);
+    }
+    ++row_;
+    count_ = 0;
+    // + 1: add() writes one slot past the distinct count before deciding to keep it
+    const std::int64_t cap = std::min(bound, n_) + 1;
+    if (static_cast<std::int64_t>(touched_.size()) < cap)
+      touched_.resize(static_cast<std::size_t>(cap));
+  }
+  /// vals[j] += v (vals[j] = v on first touch), branch-free: whether a column was seen before
+  /// is data-dependent and would mispredict. Per-column stamps (not bits) so that nearby
+  /// columns do not chain through one memory word.
+  void add(std::int64_t j, T v) {
+    std::int64_t& st = stamp_[static_cast<std::size_t>(j)];
+    const bool seen = st == row_;
+    st = row_;
+    T& x = vals_[static_cast<std::size_t>(j)];
+    x = (seen ? x : T(0)) + v;
+    touched_[static_cast<std::size_t>(count_)] = j;
+    count_ += !seen;
+  }
+  std::int64_t count() const { return count_; }
+  const std::int64_t* touched() const { return touched_.data(); }
+  T value(std::int64_t j) const { return vals_[static_cast<std::size_t>(j)]; }
+  /// Touched columns lo .. hi in ascending order, by scanning their stamps.
+  template <class F>
+  void for_each_sorted(std::int64_t lo, std::int64_t hi, F&& f) const {
+    const std::int64_t* st = stamp_.data();
+    for (std::int64_t j = lo; j <= hi; ++j)
+      if (st[j] == row_) f(j);
+  }
+
+ private:
+  std::int64_t n_;
+  std::int64_t count_ = 0;
+  std::int64_t row_ = -1;
+  std::vector<T> vals_;
+  std::vector<std::int64_t> stamp_;
+  std::vector<std::int64_t> touched_;
+};
+
+/// Sorts non-negative column indices < n ascending: insertion sort for short lists, std::sort
+/// for medium ones, LSD radix sort (11-bit digits, as many passes as n needs) for long ones.
+inline void sort_columns(std::vector<std::int64_t>& c, std::int64_t n,
+                         std::vector<std::int64_t>& tmp) {
+  const std::size_t len = c.size();
+  if (len <= 32) {
+    for (std::size_t i = 1; i < len; ++i) {
+      const std::int64_t x = c[i];
+      std::size_t j = i;
+      for (; j > 0 && c[j - 1] > x; --j) c[j] = c[j - 1];
+      c[j] = x;
+    }
+    return;
+  }
+  int bits = 1;
+  while ((std::int64_t{1} << bits) < n) ++bits;
+  const int passes = (bits + 10) / 11;
+  if (len < 256 || static_cast<std::size_t>(passes) * 2048 > 4 * len) {
+    std::sort(c.begin(), c.end());
+    return;
+  }
+  tmp.resize(len);
+  std::int64_t* src = c.data();
+  std::int64_t* dst = tmp.data();
+  std::size_t count[2048];
+  for (int p = 0; p < passes; ++p) {
+    const int sh = 11 * p;
+    std::fill(count, count + 2048, 0);
+    for (std::size_t i = 0; i < len; ++i) ++count[(src[i] >> sh) & 2047];
+    std::size_t sum = 0;
+    for (std::size_t& x : count) {
+      const std::size_t t = x;
+      x = sum;
+      sum += t;
+    }
+    for (std::size_t i = 0; i < len; ++i) dst[count[(src[i] >> sh) & 2047]++] = src[i];
+    std::swap(src, dst);
+  }
+  if (src != c.data()) std::copy(src, src + len, c.data());
+}
+
+template <class T, class IA, class IB>
+std::int64_t row_flops(const CsrView<T, IA>& A, const CsrView<T, IB>& B, std::int64_t i) {
+  std::int64_t f = 0;
+  for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+    const std::int64_t k = A.indices[p];
+    f += static_cast<std::int64_t>(B.indptr[k + 1]) - static_cast<std::int64_t>(B.indptr[k]);
+  }
+  return f;
+}
+
+/// Row ranges of about equal work (flops + 1 per row), `chunks` of them; depends on the
+/// matrix and the chunk count only.
+inline std::vector<std::int64_t> balanced_chunks(const std::vector<std::int64_t>& row_flops,
+                                                 std::int64_t chunks) {
+  const auto m = static_cast<std::int64_t>(row_flops.size());
+  std::vector<std::int64_t> prefix(static_cast<std::size_t>(m + 1), 0);
+  for (std::int64_t i = 0; i < m; ++i)
+    prefix[static_cast<std::size_t>(i + 1)] =
+        prefix[static_cast<std::size_t>(i)] + row_flops[static_cast<std::size_t>(i)] + 1;
+  chunks = std::max<std::int64_t>(1, std::min(chunks, m));
+  std::vector<std::int64_t> bounds{0};
+  for (std::int64_t c = 1; c < chunks; ++c) {
+    const std::int64_t target = prefix.back() / chunks * c;
+    const auto it = std::lower_bound(prefix.begin(), prefix.end(), target);
+    const std::int64_t r = std::max(bounds.back(), static_cast<std::int64_t>(it - prefix.begin()));
+    if (r < m) bounds.push_back(r);
+  }
+  bounds.push_back(m);
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  return bounds;
+}
+
+/// Columns up to which every row uses the dense accumulator (its n values and n-bit bitmap,
+/// ~1 MiB of float64, stay in L2; a hash probe costs more than a direct store).
+constexpr std::int64_t kDenseAlways = std::int64_t{1} << 17;
+
+/// Whether a row with this bound on its distinct columns uses the dense accumulator: always
+/// for n <= kDenseAlways, else when the bound reaches n / 8.
+inline bool use_dense(std::int64_t bound, std::int64_t n) {
+  return n > 0 && (n <= kDenseAlways || bound * 8 >= n);
+}
+
+/// Per-thread workspace of both passes.
+template <class T>
+struct RowWork {
+  HashAcc<T> hash;
+  DenseAcc<T> dense;
+  std::vector<std::int64_t> cols, tmp;
+  std::vector<std::int64_t> stamp;  ///< symbolic pass: last row that touched each column
+  std::vector<std::pair<std::int64_t, T>> pairs;
+  explicit RowWork(std::int64_t n) : dense(n) {}
+};
+
+/// Row i of A B into the hash (masked: only the mask row's columns) or dense accumulator.
+/// Returns whether the dense one was used.
+template <class T, class IA, class IB, class IM>
+bool accumulate_row(const CsrView<T, IA>& A, const CsrView<T, IB>& B, const CsrView<T, IM>* M,
+                    std::int64_t i, std::int64_t flops, RowWork<T>& w) {
+  if (M) {
+    const std::int64_t lo = M->indptr[i], hi = M->indptr[i + 1];
+    w.hash.begin(hi - lo);
+    for (std::int64_t q = lo; q < hi; ++q)
+      w.hash.insert(static_cast<std::int64_t>(M->indices[q]), 1);
+    for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+      const std::int64_t k = A.indices[p];
+      const T a = A.values[p];
+      for (std::int64_t q = B.indptr[k]; q < B.indptr[k + 1]; ++q)
+        w.hash.add_if_present(static_cast<std::int64_t>(B.indices[q]), a * B.values[q]);
+    }
+    return false;
+  }
+  const bool dense = use_dense(flops, B.n_cols);
+  if (dense)
+    w.dense.begin(flops);
+  else
+    w.hash.begin(flops);
+  for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+    const std::int64_t k = A.indices[p];
+    const T a = A.values[p];
+    if (dense)
+      for (std::int64_t q = B.indptr[k]; q < B.indptr[k + 1]; ++q)
+        w.dense.add(static_cast<std::int64_t>(B.indices[q]), a * B.values[q]);
+    else
+      for (std::int64_t q = B.indptr[k]; q < B.indptr[k + 1]; ++q)
+        w.hash.add(static_cast<std::int64_t>(B.indices[q]), a * B.values[q]);
+  }
+  return dense;
+}
+
+/// The accumulated row's entries as (column, value) pairs (produced entries only), unsorted.
+template <class T>
+void row_pairs(RowWork<T>& w, bool dense, std::vector<std::pair<std::int64_t, T>>& out) {
+  out.clear();
+  if (dense) {
+    for (std::int64_t e = 0; e < w.dense.count(); ++e)
+      out.emplace_back(w.dense.touched()[e], w.dense.value(w.dense.touched()[e]));
+  } else {
+    for (std::int64_t s : w.hash.used())
+      if (w.hash.state(s) == 2) out.emplace_back(w.hash.key(s), w.hash.val(s));
+  }
+}
+
+/// Top-k selection in place: drop values <= threshold, keep the k largest (ties and NaN: see
+/// spgemm_topk), sorted by column.
+template <class T>
+void select_top_k(std::vector<std::pair<std::int64_t, T>>& out, const SpgemmOptions& o) {
+  if (o.use_threshold) {
+    const T thr = static_cast<T>(o.threshold);
+    out.erase(
+        std::remove_if(out.begin(), out.end(),
+                       [thr](const std::pair<std::int64_t, T>& e) { return !(e.second > thr); }),
+        out.end());
+  }
+  if (static_cast<std::int64_t>(out.size()) > o.top_k) {
+    const auto better = [](const std::pair<std::int64_t, T>& x,
+                           const std::pair<std::int64_t, T>& y) {
+      const bool xn = std::isnan(x.second), yn = std::isnan(y.second);
+      if (xn != yn) return yn;
+      if (!xn && x.second != y.second) return x.second > y.second;
+      return x.first < y.first;
+    };
+    std::nth_element(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(o.top_k), out.end(),
+                     better);
+    out.resize(static_cast<std::size_t>(o.top_k));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const std::pair<std::int64_t, T>& x, const std::pair<std::int64_t, T>& y) {
+              return x.first < y.first;
+            });
+}
+
+template <class T, class IA, class IB, class IM>
+void check_spgemm_shapes(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
+                         const CsrView<T, IM>* M) {
+  if (A.n_cols != B.n_rows)
+    throw value_error("B: shape mismatch, A is " + std::to_string(A.n_rows) + " x " +
+                      std::to_string(A.n_cols) + " and B is " + std::to_string(B.n_rows) + " x " +
+                      std::to_string(B.n_cols));
+  if (M && (M->n_rows != A.n_rows || M->n_cols != B.n_cols))
+    throw value_error("mask: expected shape " + std::to_string(A.n_rows) + " x " +
+                      std::to_string(B.n_cols) + ", got " + std::to_string(M->n_rows) + " x " +
+                      std::to_string(M->n_cols));
+}
+
+/// Runs body(i, work) for every row, rows in flop-balanced chunks taken dynamically.
+template <class T, class Body>
+void for_rows(const std::vector<std::int64_t>& row_flops, std::int64_t total_flops, int nt,
+              std::int64_t n_cols, Body&& body) {
+  const int threads = total_flops < 16384 ? 1 : nt;
+  const auto bounds = balanced_chunks(row_flops, kSpgemmChunksPerThread * threads);
+  const auto n_chunks = static_cast<std::int64_t>(bounds.size()) - 1;
+  ExceptionCapture ex;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    RowWork<T> work(n_cols);
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t c = 0; c < n_chunks; ++c)
+      ex.run([&] {
+        for (std::int64_t i = bounds[static_cast<std::size_t>(c)];
+             i < bounds[static_cast<std::size_t>(c) + 1]; ++i)
+          body(i, work);
+      });
+  }
+  ex.rethrow();
+}
+
+}  // namespace detail
+
+/// Pass 1: flops and exact output size of every row of A B (or of A B restricted to M, or of
+/// its top-k rows), and C's indptr. A, B (and M) must be valid CSR (validate_csr); duplicate
+/// or unsorted column indices are allowed (duplicates add up).
+template <class T, class IA, class IB, class IM = IA>
+SpgemmPlan spgemm_symbolic(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
+                           const CsrView<T, IM>* M, const SpgemmOptions& o) {
+  detail::check_spgemm_shapes(A, B, M);
+  const std::int64_t m = A.n_rows;
+  const int nt = resolve_threads(o.n_threads);
+  SpgemmPlan plan;
+  plan.row_flops.assign(static_cast<std::size_t>(m), 0);
+  plan.indptr.assign(static_cast<std::size_t>(m + 1), 0);
+  const int t0 = A.nnz() < 4096 ? 1 : nt;
+#pragma omp parallel for num_threads(t0) if (t0 > 1) schedule(static)
+  for (std::int64_t i = 0; i < m; ++i)
+    plan.row_flops[static_cast<std::size_t>(i)] = detail::row_flops(A, B, i);
+  for (std::int64_t f : plan.row_flops) plan.flops += f;
+  std::int64_t* counts = plan.indptr.data() + 1;
+  detail::for_rows<T>(
+      plan.row_flops, plan.flops, nt, B.n_cols, [&](std::int64_t i, detail::RowWork<T>& w) {
+        const std::int64_t f = plan.row_flops[static_cast<std::size_t>(i)];
+        std::int64_t cnt = 0;
+        if (f == 0) {
+          cnt = 0;
+        } else if (M || o.top_k >= 0) {  // values matter (mask states, top-k thresholds)
+          const bool dense = detail::accumulate_row(A, B, M, i, f, w);
+          detail::row_pairs(w, dense, w.pairs);
+          if (o.top_k >= 0) detail::select_top_k(w.pairs, o);
+          cnt = static_cast<std::int64_t>(w.pairs.size());
+        } else if (detail::use_dense(f, B.n_cols)) {  // structure only: row stamps, no list
+          if (w.stamp.empty()) w.stamp.assign(static_cast<std::size_t>(B.n_cols), -1);
+          std::int64_t* st = w.stamp.data();
+          for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+            const std::int64_t k = A.indices[p];
+            for (std::int64_t q = B.indptr[k]; q < B.indptr[k + 1]; ++q) {
+              const std::int64_t j = B.indices[q];
+              cnt += st[j] != i;
+              st[j] = i;
+            }
+          }
+        } else {
+          w.hash.begin(f);
+          for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+            const std::int64_t k = A.indices[p];
+            for (std::int64_t q = B.indptr[k]; q < B.indptr[k + 1]; ++q)
+              w.hash.insert(static_cast<std::int64_t>(B.indices[q]), 2);
+          }
+          cnt = static_cast<std::int64_t>(w.hash.used().size());
+        }
+        counts[i] = cnt;
+      });
+  for (std::int64_t i = 0; i < m; ++i)
+    plan.indptr[static_cast<std::size_t>(i) + 1] += plan.indptr[static_cast<std::size_t>(i)];
+  plan.nnz = plan.indptr[static_cast<std::size_t>(m)];
+  return plan;
+}
+
+/// Pass 2: writes C = A B (or its masked / top-k form) into indices[plan.indptr[i] ..] and
+/// values[..] (each of plan.nnz entries), row by row, in parallel.
+template <class T, class IA, class IB, class IM, class IC>
+void spgemm_numeric(const CsrView<T, IA>& A, const CsrView<T, IB>& B, const CsrView<T, IM>* M,
+                    const SpgemmPlan& plan, IC* indices, T* values, const SpgemmOptions& o) {
+  detail::check_spgemm_shapes(A, B, M);
+  const int nt = resolve_threads(o.n_threads);
+  const std::int64_t n = B.n_cols;
+  detail::for_rows<T>(
+      plan.row_flops, plan.flops, nt, n, [&](std::int64_t i, detail::RowWork<T>& w) {
+        const std::int64_t lo = plan.indptr[static_cast<std::size_t>(i)];
+        const std::int64_t len = plan.indptr[static_cast<std::size_t>(i) + 1] - lo;
+        if (len == 0) return;
+        const bool dense =
+            detail::accumulate_row(A, B, M, i, plan.row_flops[static_cast<std::size_t>(i)], w);
+        IC* ci = indices + lo;
+        T* cv = values + lo;
+        std::int64_t e = 0;
+        if (o.top_k >= 0) {
+          detail::row_pairs(w, dense, w.pairs);
+          detail::select_top_k(w.pairs, o);
+          for (const auto& pr : w.pairs) {
+            ci[e] = static_cast<IC>(pr.first);
+            cv[e++] = pr.second;
+          }
+        } else if (dense) {
+          const std::int64_t* t = w.dense.touched();
+          const std::int64_t tl = w.dense.count();
+          if (!o.sort_indices) {
+            for (std::int64_t q = 0; q < tl; ++q) {
+              ci[e] = static_cast<IC>(t[q]);
+              cv[e++] = w.dense.value(t[q]);
+            }
+          } else {
+            // a scan of the stamps over the row's span is cheaper than a sort unless the row
+            // is sparse over a wide span
+            std::int64_t lo_j = t[0], hi_j = t[0];
+            for (std::int64_t q = 1; q < tl; ++q) {
+              lo_j = std::min(lo_j, t[q]);
+              hi_j = std::max(hi_j, t[q]);
+            }
+            if (hi_j - lo_j < 8 * tl + 64) {
+              w.dense.for_each_sorted(lo_j, hi_j, [&](std::int64_t j) {
+                ci[e] = static_cast<IC>(j);
+                cv[e++] = w.dense.value(j);
+              });
+            } else {
+              w.cols.assign(t, t + tl);
+              detail::sort_columns(w.cols, n, w.tmp);
+              for (std::int64_t j : w.cols) {
+                ci[e] = static_cast<IC>(j);
+                cv[e++] = w.dense.value(j);
+              }
+            }
+          }
+        } else {
+          w.cols.clear();
+          for (std::int64_t s : w.hash.used())
+            if (w.hash.state(s) == 2) w.cols.push_back(w.hash.key(s));
+          if (o.sort_indices) {
+            detail::sort_columns(w.cols, n, w.tmp);
+            for (std::int64_t j : w.cols) {
+              ci[e] = static_cast<IC>(j);
+              cv[e++] = w.hash.value_of(j);
+            }
+          } else {
+            for (std::int64_t s : w.hash.used())
+              if (w.hash.state(s) == 2) {
+                ci[e] = static_cast<IC>(w.hash.key(s));
+                cv[e++] = w.hash.val(s);
+              }
+          }
+        }
+        if (e != len) throw std::logic_error("spgemm: symbolic and numeric passes disagree");
+      });
+}
+
+/// A CSR matrix owning its arrays (C++ convenience result).
+template <class T, class I>
+struct CsrMatrix {
+  std::int64_t n_rows = 0, n_cols = 0;
+  std::vector<I> indptr, indices;
+  std::vector<T> values;
+  CsrView<T, I> view() const {
+    return {indptr.data(), indices.data(), values.data(), n_rows, n_cols};
+  }
+};
+
+/// C = A B (both passes) with int64 output indices; see spgemm_symbolic / spgemm_numeric.
+template <class T, class IA, class IB>
+CsrMatrix<T, std::int64_t> spgemm(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
+                                  const SpgemmOptions& o = {}) {
+  const SpgemmPlan plan = spgemm_symbolic<T, IA, IB, IA>(A, B, nullptr, o);
+  CsrMatrix<T, std::int64_t> C;
+  C.n_rows = A.n_rows;
+  C.n_cols = B.n_cols;
+  checked_bytes<T>(plan.nnz, "spgemm output");
+  C.indptr = plan.indptr;
+  C.indices.resize(static_cast<std::size_t>(plan.nnz));
+  C.values.resize(static_cast<std::size_t>(plan.nnz));
+  spgemm_numeric<T, IA, IB, IA, std::int64_t>(A, B, nullptr, plan, C.indices.data(),
+                                              C.values.data(), o);
+  return C;
+}
+
+}  // namespace sparsketch

@@ -1,0 +1,89 @@
+// sparsketch::spgemm on CSR views against a dense triple loop (small random matrices), the
+// masked and top-k variants, and the shape check.
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "check.hpp"
+#include "sparsketch/sparsketch.hpp"
+
+using namespace sparsketch;
+
+namespace {
+
+struct Csr {
+  std::int64_t rows, cols;
+  std::vector<std::int32_t> indptr, indices;
+  std::vector<double> values;
+  CsrView<double, std::int32_t> view() const {
+    return {indptr.data(), indices.data(), values.data(), rows, cols};
+  }
+};
+
+Csr random_csr(std::mt19937_64& g, std::int64_t r, std::int64_t c, double density) {
+  Csr a{r, c, {0}, {}, {}};
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (std::int64_t i = 0; i < r; ++i) {
+    for (std::int64_t j = 0; j < c; ++j)
+      if (u(g) < density) {
+        a.indices.push_back(static_cast<std::int32_t>(j));
+        a.values.push_back(u(g) * 2.0 - 1.0);
+      }
+    a.indptr.push_back(static_cast<std::int32_t>(a.indices.size()));
+  }
+  return a;
+}
+
+std::vector<double> dense(const CsrView<double, std::int64_t>& c) {
+  std::vector<double> d(static_cast<std::size_t>(c.n_rows * c.n_cols), 0.0);
+  for (std::int64_t i = 0; i < c.n_rows; ++i)
+    for (std::int64_t p = c.indptr[i]; p < c.indptr[i + 1]; ++p)
+      d[static_cast<std::size_t>(i * c.n_cols + c.indices[p])] += c.values[p];
+  return d;
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 g(7);
+  const Csr A = random_csr(g, 40, 30, 0.2), B = random_csr(g, 30, 50, 0.2);
+  std::vector<double> ref(40 * 50, 0.0);
+  for (std::int64_t i = 0; i < 40; ++i)
+    for (std::int32_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+      for (std::int32_t q = B.indptr[A.indices[p]]; q < B.indptr[A.indices[p] + 1]; ++q)
+        ref[static_cast<std::size_t>(i * 50 + B.indices[q])] += A.values[p] * B.values[q];
+  for (int nt : {1, 3}) {
+    SpgemmOptions o;
+    o.n_threads = nt;
+    const auto C = spgemm(A.view(), B.view(), o);
+    const auto d = dense(C.view());
+    double err = 0.0;
+    for (std::size_t k = 0; k < d.size(); ++k) err = std::max(err, std::abs(d[k] - ref[k]));
+    CHECK(err < 1e-13);
+    for (std::int64_t i = 0; i < 40; ++i)  // sorted, no duplicates
+      for (std::int64_t p = C.indptr[i] + 1; p < C.indptr[i + 1]; ++p)
+        CHECK(C.indices[p - 1] < C.indices[p]);
+  }
+  // top-1 per row: the largest value of each reference row
+  SpgemmOptions top;
+  top.top_k = 1;
+  const SpgemmPlan plan = spgemm_symbolic<double, std::int32_t, std::int32_t, std::int32_t>(
+      A.view(), B.view(), nullptr, top);
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(plan.nnz));
+  std::vector<double> val(static_cast<std::size_t>(plan.nnz));
+  spgemm_numeric<double, std::int32_t, std::int32_t, std::int32_t, std::int64_t>(
+      A.view(), B.view(), nullptr, plan, idx.data(), val.data(), top);
+  for (std::int64_t i = 0; i < 40; ++i) {
+    const std::int64_t len = plan.indptr[i + 1] - plan.indptr[i];
+    CHECK(len <= 1);
+    if (len == 1) {
+      double best = -1e300;
+      for (std::int64_t j = 0; j < 50; ++j)
+        if (ref[static_cast<std::size_t>(i * 50 + j)] != 0.0)
+          best = std::max(best, ref[static_cast<std::size_t>(i * 50 + j)]);
+      CHECK(std::abs(val[static_cast<std::size_t>(plan.indptr[i])] - best) < 1e-13);
+    }
+  }
+  CHECK_THROWS(spgemm(A.view(), A.view()), value_error);
+  TEST_MAIN_END()
+}
