@@ -16,7 +16,7 @@ def test_demo_rows_are_accurate():
                                           "sketch sparse_sign", "sketch srht",
                                           "lstsq precondition", "leverage_scores approx",
                                           "sample_rows leverage", "lp_regression p=1",
-                                          "sparse_wht noisy"}
+                                          "sparse_wht noisy", "spgemm A @ A"}
     for r in rows:  # each row's documented tolerance (1e-5 unless the method is approximate)
         assert r["error"] < r.get("tolerance", 1e-5) and r["time"] > 0, r
     assert "fwht float64" in buf.getvalue()
