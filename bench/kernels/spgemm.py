@@ -4,11 +4,14 @@ Inputs: R-MAT graphs (Graph500 a, b, c = 0.57, 0.19, 0.19; duplicates merged, un
 squared; 3-D 7-point and 27-point Poisson matrices squared; the Galerkin product P^T (A P) with
 P from pyamg's smoothed-aggregation hierarchy (first level) on pyamg's 3-D poisson and 2-D
 linear_elasticity problems and on the real matrices of its example data (airfoil, bar, knot,
-unit_cube); A A^T for a tall TF-IDF-like matrix (Zipf-distributed terms, stop words removed).
+unit_cube); X X^T for a TF-IDF-like matrix (Zipf-distributed terms, the 100 most frequent
+dropped as stop words; rows normalized), also as a top-10 product. R-MAT stops at scale 17 (the
+scale-18 square would need ~10 GB per copy on this 23 GiB machine).
 
 Peers, same inputs, same process: SciPy ``A @ B`` (single-threaded, unsorted output; also timed
 with the ``sort_indices()`` a user needs afterwards), python-graphblas ``mxm`` (SuiteSparse:
-GraphBLAS), ``sparse_dot_mkl.dot_product_mkl`` (MKL), and for the top-k product
+GraphBLAS), ``sparse_dot_mkl.dot_product_mkl`` (MKL; ``reorder_output=True`` for sorted output, also
+timed without), and for the top-k product
 ``sparse_dot_topn.sp_matmul_topn``. Threads 1 and 2 (the machine's cores) for every threaded
 library. Reported: median time, GFLOP/s (2 x multiply-adds / time), peak extra memory of
 sparsketch's call (high-water RSS above the start, less the output), ratios.
@@ -32,14 +35,14 @@ def grid(quick):
                 dict(kind="galerkin", problem="poisson", size=20), dict(kind="tfidf", n=5000,
                 terms=3000, per_row=20), dict(kind="topk", n=5000, terms=3000, per_row=20, k=10)]
     return [dict(kind="rmat", scale=14, ef=16), dict(kind="rmat", scale=16, ef=8),
-            dict(kind="rmat", scale=16, ef=16), dict(kind="rmat", scale=18, ef=8),
+            dict(kind="rmat", scale=16, ef=16), dict(kind="rmat", scale=17, ef=8),
             dict(kind="poisson7", k=60), dict(kind="poisson27", k=40),
             dict(kind="galerkin", problem="poisson", size=60),
             dict(kind="galerkin", problem="linear_elasticity", size=400),
             dict(kind="galerkin", problem="airfoil"), dict(kind="galerkin", problem="bar"),
             dict(kind="galerkin", problem="knot"), dict(kind="galerkin", problem="unit_cube"),
-            dict(kind="tfidf", n=200_000, terms=50_000, per_row=40),
-            dict(kind="topk", n=200_000, terms=50_000, per_row=40, k=10)]
+            dict(kind="tfidf", n=100_000, terms=200_000, per_row=20),
+            dict(kind="topk", n=100_000, terms=200_000, per_row=20, k=10)]
 
 
 def _rmat(scale, ef, rng, a=0.57, b=0.19, c=0.19):
@@ -260,14 +263,15 @@ def run_point(point, threads, median_time):
     if mkl is not None:
         mpairs = [(sp.csr_matrix(a), sp.csr_matrix(b)) for a, b in pairs]
 
-        def mkl_run():
+        def mkl_run(reorder=True):
             out = None
             for a, b in mpairs:
-                out = mkl.dot_product_mkl(a, b)
+                out = mkl.dot_product_mkl(a, b, reorder_output=reorder)
             return out
         for t in sorted({1, threads}):
-            mkl.mkl_set_max_threads(t)
+            mkl.mkl_set_num_threads(t)
             timed(mkl_run, f"mkl ({t}t)")
+            timed(lambda: mkl_run(False), f"mkl unsorted ({t}t)")
         res["accuracy"]["mkl"] = _check(mkl_run(), ref)
     else:
         res["notes"].append("sparse_dot_mkl / MKL runtime not available")
@@ -279,7 +283,8 @@ def _fmt_t(t):
 
 
 def _best_peer(times, t):
-    cands = {k: v for k, v in times.items() if k.endswith(f"({t}t)") and not k.startswith("sparsketch")}
+    cands = {k: v for k, v in times.items() if k.endswith(f"({t}t)") and
+             not k.startswith("sparsketch") and "unsorted" not in k}
     if not cands:
         return None, None
     k = min(cands, key=cands.get)
@@ -294,8 +299,8 @@ def table(results):
            "above the start, less the output.\n"]
     out.append("| product | flops | nnz(C) | sparsketch 1t | 2t | GFLOP/s (2t) | scipy | scipy+sort | "
                "vs scipy+sort (2t) | graphblas 2t | mkl 2t | vs best peer (2t) | 1t vs scipy unsorted | "
-               "peak extra |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+               "unsorted 2t: sparsketch / mkl | peak extra |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         i, t = r["info"], r["times"]
         if r["point"]["kind"] == "topk":
@@ -310,7 +315,9 @@ def table(results):
             f"{_fmt_t(t[f'graphblas ({threads}t)']) if f'graphblas ({threads}t)' in t else 'n/a'} | "
             f"{_fmt_t(t[f'mkl ({threads}t)']) if f'mkl ({threads}t)' in t else 'n/a'} | "
             f"{(best / s2) if best else float('nan'):.2f}x ({name.split(' (')[0] if name else '-'}) | "
-            f"{t['scipy'] / s1:.2f}x | {i['peak_extra'] / 2**20:.0f} MiB |")
+            f"{t['scipy'] / s1:.2f}x | {_fmt_t(t[f'sparsketch unsorted ({threads}t)'])} / "
+            f"{_fmt_t(t[f'mkl unsorted ({threads}t)']) if f'mkl unsorted ({threads}t)' in t else 'n/a'} | "
+            f"{i['peak_extra'] / 2**20:.0f} MiB |")
     geo = [r["times"]["scipy + sort_indices"] / r["times"][max(
         (k for k in r["times"] if k.startswith("sparsketch (")), key=lambda k: int(k.split("(")[1][:-2]))]
         for r in results if r["point"]["kind"] != "topk"]

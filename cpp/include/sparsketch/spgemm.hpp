@@ -185,12 +185,40 @@ class DenseAcc {
   std::int64_t count() const { return count_; }
   const std::int64_t* touched() const { return touched_.data(); }
   T value(std::int64_t j) const { return vals_[static_cast<std::size_t>(j)]; }
-  /// Touched columns lo .. hi in ascending order, by scanning their stamps.
+  /// The touched columns in ascending order: their bits are set in a bitmap (after the
+  /// accumulation, so adds never chain through a bitmap word), the words spanning them are
+  /// scanned and cleared. Cost: count + span / 64.
   template <class F>
-  void for_each_sorted(std::int64_t lo, std::int64_t hi, F&& f) const {
-    const std::int64_t* st = stamp_.data();
-    for (std::int64_t j = lo; j <= hi; ++j)
-      if (st[j] == row_) f(j);
+  void for_each_sorted(F&& f) {
+    if (count_ == 0) return;
+    if (bits_.empty()) bits_.assign(static_cast<std::size_t>((n_ + 63) / 64), 0);
+    std::int64_t lo = n_, hi = -1;
+    for (std::int64_t e = 0; e < count_; ++e) {
+      const std::int64_t j = touched_[static_cast<std::size_t>(e)];
+      bits_[static_cast<std::size_t>(j >> 6)] |= std::uint64_t{1} << (j & 63);
+      lo = std::min(lo, j);
+      hi = std::max(hi, j);
+    }
+    for (std::int64_t w = lo >> 6; w <= hi >> 6; ++w) {
+      std::uint64_t x = bits_[static_cast<std::size_t>(w)];
+      bits_[static_cast<std::size_t>(w)] = 0;
+      while (x) {
+        f(w * 64 + __builtin_ctzll(x));
+        x &= x - 1;
+      }
+    }
+  }
+  /// Whether for_each_sorted (span / 64 words) is cheaper than sorting the touched list.
+  bool scan_beats_sort() const {
+    if (count_ < 16) return false;
+    std::int64_t lo = n_, hi = -1;
+    for (std::int64_t e = 0; e < count_; ++e) {
+      lo = std::min(lo, touched_[static_cast<std::size_t>(e)]);
+      hi = std::max(hi, touched_[static_cast<std::size_t>(e)]);
+    }
+    int lg = 1;
+    while ((std::int64_t{1} << lg) < count_) ++lg;
+    return (hi - lo) / 64 <= 2 * count_ * lg;
   }
 
  private:
@@ -200,6 +228,7 @@ class DenseAcc {
   std::vector<T> vals_;
   std::vector<std::int64_t> stamp_;
   std::vector<std::int64_t> touched_;
+  std::vector<std::uint64_t> bits_;  ///< all zero between calls of for_each_sorted
 };
 
 /// Sorts non-negative column indices < n ascending: insertion sort for short lists, std::sort
@@ -435,7 +464,7 @@ SpgemmPlan spgemm_symbolic(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
         std::int64_t cnt = 0;
         if (f == 0) {
           cnt = 0;
-        } else if (M || o.top_k >= 0) {  // values matter (mask states, top-k thresholds)
+        } else if (M || (o.top_k >= 0 && o.use_threshold)) {  // values matter
           const bool dense = detail::accumulate_row(A, B, M, i, f, w);
           detail::row_pairs(w, dense, w.pairs);
           if (o.top_k >= 0) detail::select_top_k(w.pairs, o);
@@ -460,6 +489,7 @@ SpgemmPlan spgemm_symbolic(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
           }
           cnt = static_cast<std::int64_t>(w.hash.used().size());
         }
+        if (o.top_k >= 0) cnt = std::min(cnt, o.top_k);  // (threshold: applied above)
         counts[i] = cnt;
       });
   for (std::int64_t i = 0; i < m; ++i)
@@ -501,26 +531,17 @@ void spgemm_numeric(const CsrView<T, IA>& A, const CsrView<T, IB>& B, const CsrV
               ci[e] = static_cast<IC>(t[q]);
               cv[e++] = w.dense.value(t[q]);
             }
+          } else if (w.dense.scan_beats_sort()) {
+            w.dense.for_each_sorted([&](std::int64_t j) {
+              ci[e] = static_cast<IC>(j);
+              cv[e++] = w.dense.value(j);
+            });
           } else {
-            // a scan of the stamps over the row's span is cheaper than a sort unless the row
-            // is sparse over a wide span
-            std::int64_t lo_j = t[0], hi_j = t[0];
-            for (std::int64_t q = 1; q < tl; ++q) {
-              lo_j = std::min(lo_j, t[q]);
-              hi_j = std::max(hi_j, t[q]);
-            }
-            if (hi_j - lo_j < 8 * tl + 64) {
-              w.dense.for_each_sorted(lo_j, hi_j, [&](std::int64_t j) {
-                ci[e] = static_cast<IC>(j);
-                cv[e++] = w.dense.value(j);
-              });
-            } else {
-              w.cols.assign(t, t + tl);
-              detail::sort_columns(w.cols, n, w.tmp);
-              for (std::int64_t j : w.cols) {
-                ci[e] = static_cast<IC>(j);
-                cv[e++] = w.dense.value(j);
-              }
+            w.cols.assign(t, t + tl);
+            detail::sort_columns(w.cols, n, w.tmp);
+            for (std::int64_t j : w.cols) {
+              ci[e] = static_cast<IC>(j);
+              cv[e++] = w.dense.value(j);
             }
           }
         } else {
