@@ -205,7 +205,7 @@ def test_memory_error_before_allocating(monkeypatch, rng):
     import sys
     mod = sys.modules["sparsketch.spgemm"]  # the module (sparsketch.spgemm is the function)
     A = _rand(rng, 200, 200, 0.1)
-    monkeypatch.setattr(mod, "_available_bytes", lambda: 1000.0)
+    monkeypatch.setattr(mod, "_memory_limit", lambda A_, B_: 1000.0)
     with pytest.raises(MemoryError, match="nonzeros"):
         sparsketch.spgemm(A, A)
 
