@@ -189,7 +189,7 @@ def _noise_option(noise):
 
 
 def sparse_wht(signal, n=None, *, k=None, noise="auto", max_samples=None, seed=None, b=None,
-               groups=3, chains=3, verify=8, alpha=1e-6, tol=None, max_attempts=8,
+               groups=3, chains=5, verify=16, alpha=1e-6, tol=None, max_attempts=8,
                query_format="bits") -> SparseWHTResult:
     r"""K-sparse Walsh-Hadamard spectrum of a signal of length :math:`N = 2^n` from
     :math:`O(K \log N)` samples in :math:`O(K \log^2 N)` time.
@@ -238,7 +238,10 @@ def sparse_wht(signal, n=None, *, k=None, noise="auto", max_samples=None, seed=N
     groups : int, default 3
         Subsampling groups C (peeling across groups).
     chains, verify, alpha :
-        Robust design parameters (see ``noise``).
+        Robust design parameters (see ``noise``). The defaults (5 chains, 16 verification
+        offsets) were chosen on noisy spectra with amplitudes in [1, 3] at 5 dB SNR (n = 20,
+        K = 16 and 64, 40 runs): exact support in 39 runs, against 27 with 3 chains and 8
+        offsets, for about 1.4x the samples.
     tol : float, optional
         Noiseless design: bin tolerance relative to the largest sample. Default 1e-9, or 1e-6
         for a float32 array (its samples carry rounding errors of 6e-8 of the largest). Raise

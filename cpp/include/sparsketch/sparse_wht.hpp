@@ -67,8 +67,8 @@ struct SparseWhtOptions {
   int groups = 3;             ///< C, subsampling groups
   bool robust = true;         ///< noise-robust design (false: noiseless design)
   double noise_sigma = -1.0;  ///< per-sample noise standard deviation; < 0: estimate (robust)
-  int chains = 3;             ///< robust design: random offset chains
-  int verify = 8;             ///< robust design: verification offsets
+  int chains = 5;             ///< robust design: random offset chains
+  int verify = 16;            ///< robust design: verification offsets
   double alpha = 1e-6;        ///< robust design: level of each chi-square / z test
   double tol = 0.0;           ///< noiseless design: bin tolerance relative to max |sample|; 0: auto
   std::int64_t max_samples = 0;  ///< 0: no limit
