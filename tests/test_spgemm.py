@@ -105,6 +105,24 @@ def test_dense_rows_take_the_dense_accumulator(rng):
         _check(sparsketch.spgemm(A, B, sort_indices=sort), A, B, np.float64, sorted_=sort)
 
 
+def test_inputs_not_modified(rng):
+    """Unsorted CSR, COO with duplicates and a mask are read, never sorted or summed in place."""
+    A = _rand(rng, 40, 30, 0.2)
+    for r in range(A.shape[0]):
+        lo, hi = A.indptr[r], A.indptr[r + 1]
+        A.indices[lo:hi] = A.indices[lo:hi][::-1].copy()
+        A.data[lo:hi] = A.data[lo:hi][::-1].copy()
+    A.has_sorted_indices = False
+    Bc = sp.coo_array((np.ones(4), (np.array([0, 0, 3, 3]), np.array([1, 1, 2, 2]))), shape=(30, 5))
+    M = _rand(rng, 40, 5, 0.5)
+    before = [x.copy() for x in (A.indices, A.data, A.indptr, Bc.row, Bc.col, Bc.data,
+                                 M.indices, M.data)]
+    sparsketch.spgemm(A, Bc, mask=M)
+    sparsketch.spgemm_topk(A, Bc, 2)
+    after = (A.indices, A.data, A.indptr, Bc.row, Bc.col, Bc.data, M.indices, M.data)
+    assert all(np.array_equal(x, y) for x, y in zip(before, after))
+
+
 def test_nan_propagates():
     A = sp.csr_array(np.array([[1.0, np.nan], [0.0, 2.0]]))
     B = sp.csr_array(np.array([[1.0, 0.0], [1.0, 3.0]]))

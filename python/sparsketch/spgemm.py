@@ -159,7 +159,8 @@ def spgemm(A, B, *, mask=None, sort_indices=True, n_threads=None):
     sort_indices = check_bool(sort_indices, "sort_indices")
     nt = resolve_n_threads(n_threads)
     A_, B_, M_, vdtype, idtype = _prepare(A, B, mask)
-    m_t = None if M_ is None else _csr_tuple(M_, np.float64, idtype)[:2] + (
+    m_t = None if M_ is None else (  # structural: the mask's values are never read
+        np.ascontiguousarray(M_.indptr, dtype=idtype), np.ascontiguousarray(M_.indices, dtype=idtype),
         np.zeros(0), M_.shape[0], M_.shape[1])
     data, indices, indptr, _ = _core.spgemm_csr(
         _csr_tuple(A_, vdtype, idtype), _csr_tuple(B_, vdtype, idtype), m_t, sort_indices, nt,

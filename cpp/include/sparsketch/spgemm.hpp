@@ -185,19 +185,25 @@ class DenseAcc {
   std::int64_t count() const { return count_; }
   const std::int64_t* touched() const { return touched_.data(); }
   T value(std::int64_t j) const { return vals_[static_cast<std::size_t>(j)]; }
-  /// The touched columns in ascending order: their bits are set in a bitmap (after the
-  /// accumulation, so adds never chain through a bitmap word), the words spanning them are
-  /// scanned and cleared. Cost: count + span / 64.
+  /// Calls f on the touched columns in ascending order when a scan is cheaper than sorting
+  /// them (span / 64 words <= 2 count log2 count, count >= 16), and returns whether it did.
+  /// The scan sets the columns' bits in a bitmap (after the accumulation, so adds never
+  /// chain through a bitmap word), then reads and clears the words spanning them.
   template <class F>
-  void for_each_sorted(F&& f) {
-    if (count_ == 0) return;
-    if (bits_.empty()) bits_.assign(static_cast<std::size_t>((n_ + 63) / 64), 0);
+  bool for_each_sorted_if_cheap(F&& f) {
+    if (count_ < 16) return false;
     std::int64_t lo = n_, hi = -1;
+    for (std::int64_t e = 0; e < count_; ++e) {
+      lo = std::min(lo, touched_[static_cast<std::size_t>(e)]);
+      hi = std::max(hi, touched_[static_cast<std::size_t>(e)]);
+    }
+    int lg = 1;
+    while ((std::int64_t{1} << lg) < count_) ++lg;
+    if ((hi - lo) / 64 > 2 * count_ * lg) return false;
+    if (bits_.empty()) bits_.assign(static_cast<std::size_t>((n_ + 63) / 64), 0);
     for (std::int64_t e = 0; e < count_; ++e) {
       const std::int64_t j = touched_[static_cast<std::size_t>(e)];
       bits_[static_cast<std::size_t>(j >> 6)] |= std::uint64_t{1} << (j & 63);
-      lo = std::min(lo, j);
-      hi = std::max(hi, j);
     }
     for (std::int64_t w = lo >> 6; w <= hi >> 6; ++w) {
       std::uint64_t x = bits_[static_cast<std::size_t>(w)];
@@ -207,18 +213,7 @@ class DenseAcc {
         x &= x - 1;
       }
     }
-  }
-  /// Whether for_each_sorted (span / 64 words) is cheaper than sorting the touched list.
-  bool scan_beats_sort() const {
-    if (count_ < 16) return false;
-    std::int64_t lo = n_, hi = -1;
-    for (std::int64_t e = 0; e < count_; ++e) {
-      lo = std::min(lo, touched_[static_cast<std::size_t>(e)]);
-      hi = std::max(hi, touched_[static_cast<std::size_t>(e)]);
-    }
-    int lg = 1;
-    while ((std::int64_t{1} << lg) < count_) ++lg;
-    return (hi - lo) / 64 <= 2 * count_ * lg;
+    return true;
   }
 
  private:
@@ -228,7 +223,7 @@ class DenseAcc {
   std::vector<T> vals_;
   std::vector<std::int64_t> stamp_;
   std::vector<std::int64_t> touched_;
-  std::vector<std::uint64_t> bits_;  ///< all zero between calls of for_each_sorted
+  std::vector<std::uint64_t> bits_;  ///< all zero between calls of for_each_sorted_if_cheap
 };
 
 /// Sorts non-negative column indices < n ascending: insertion sort for short lists, std::sort
@@ -533,12 +528,10 @@ void spgemm_numeric(const CsrView<T, IA>& A, const CsrView<T, IB>& B, const CsrV
               ci[e] = static_cast<IC>(t[q]);
               cv[e++] = w.dense.value(t[q]);
             }
-          } else if (w.dense.scan_beats_sort()) {
-            w.dense.for_each_sorted([&](std::int64_t j) {
-              ci[e] = static_cast<IC>(j);
-              cv[e++] = w.dense.value(j);
-            });
-          } else {
+          } else if (!w.dense.for_each_sorted_if_cheap([&](std::int64_t j) {
+                       ci[e] = static_cast<IC>(j);
+                       cv[e++] = w.dense.value(j);
+                     })) {
             w.cols.assign(t, t + tl);
             detail::sort_columns(w.cols, n, w.tmp);
             for (std::int64_t j : w.cols) {
