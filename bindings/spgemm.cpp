@@ -32,7 +32,7 @@ CsrArrays unpack(const py::tuple& t, const char* name) {
 
 template <class T, class I>
 py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const SpgemmOptions& o,
-              double max_bytes) {
+              const py::object& memory_limit) {
   const auto A = bind::csr_view<T, I>(a.indptr, a.indices, a.data, a.n_rows, a.n_cols);
   const auto B = bind::csr_view<T, I>(b.indptr, b.indices, b.data, b.n_rows, b.n_cols);
   CsrView<T, I> M{};
@@ -53,6 +53,7 @@ py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const 
   const double isz = wide ? 8.0 : 4.0;
   const double need =
       static_cast<double>(plan.nnz) * (isz + sizeof(T)) + static_cast<double>(a.n_rows + 1) * isz;
+  const double max_bytes = memory_limit(need).cast<double>();
   if (max_bytes > 0 && need > max_bytes)
     throw memory_error("spgemm: the product has " + std::to_string(plan.nnz) +
                        " nonzeros and needs " + std::to_string(need / 1073741824.0) +
@@ -79,7 +80,8 @@ py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const 
 }
 
 py::tuple spgemm_py(const py::tuple& a_t, const py::tuple& b_t, py::object m_t, bool sort_indices,
-                    int n_threads, std::int64_t top_k, py::object threshold, double max_bytes) {
+                    int n_threads, std::int64_t top_k, py::object threshold,
+                    const py::object& memory_limit) {
   const CsrArrays a = unpack(a_t, "A"), b = unpack(b_t, "B");
   CsrArrays mm{};
   const CsrArrays* m = nullptr;
@@ -99,7 +101,7 @@ py::tuple spgemm_py(const py::tuple& a_t, const py::tuple& b_t, py::object m_t, 
                                     [&](auto st, auto it) {
                                       using T = typename decltype(st)::type;
                                       using I = typename decltype(it)::type;
-                                      return run<T, I>(a, b, m, o, max_bytes);
+                                      return run<T, I>(a, b, m, o, memory_limit);
                                     });
 }
 
@@ -108,7 +110,9 @@ py::tuple spgemm_py(const py::tuple& a_t, const py::tuple& b_t, py::object m_t, 
 void bind_spgemm(py::module_& m) {
   m.def("spgemm_csr", &spgemm_py, py::arg("A"), py::arg("B"), py::arg("mask"),
         py::arg("sort_indices"), py::arg("n_threads"), py::arg("top_k"), py::arg("threshold"),
-        py::arg("max_bytes"),
+        py::arg("memory_limit"),
         "C = A @ B for CSR tuples (indptr, indices, data, n_rows, n_cols) of one value and index "
-        "dtype; returns (data, indices, indptr, flops). See sparsketch.spgemm.");
+        "dtype; memory_limit(need_bytes) -> bytes the output may use (0: unchecked), called "
+        "after the symbolic pass; returns (data, indices, indptr, flops). See "
+        "sparsketch.spgemm.");
 }

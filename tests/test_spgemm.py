@@ -105,6 +105,30 @@ def test_dense_rows_take_the_dense_accumulator(rng):
         _check(sparsketch.spgemm(A, B, sort_indices=sort), A, B, np.float64, sorted_=sort)
 
 
+@pytest.mark.parametrize("n,a_density", [(20000, 0.15), (2_000_000, 0.05)])
+def test_sorted_rows_across_bitmap_blocks(n, a_density, rng):
+    """Sorted output of dense-accumulator rows: columns straddling the 64-column words and the
+    4096-column blocks of the two-level bitmap scan (n = 20000), and rows too sparse for a scan
+    over their span, which are sorted instead (n = 2e6: ~12 columns spread over 488 blocks)."""
+    edges = np.arange(4096, n, 4096)
+    cols = np.unique(np.concatenate([edges - 1, edges, edges + 63, edges + 64, [0, n - 1]]))
+    k = 40
+    rows = [np.sort(rng.choice(cols, size=6, replace=False)) for _ in range(k)]
+    indptr = np.concatenate([[0], np.cumsum([r.size for r in rows])])
+    B = sp.csr_array((rng.standard_normal(indptr[-1]), np.concatenate(rows), indptr),
+                     shape=(k, n))
+    A = _rand(rng, 50, k, a_density)
+    R = (A @ B).tocsr()
+    R.sum_duplicates()
+    R.sort_indices()
+    for sort in (True, False):
+        C = sparsketch.spgemm(A, B, sort_indices=sort)
+        assert C.nnz == R.nnz
+        assert abs(C - R).max() <= 1e-12 * max(abs(R).max(), 1.0)
+        if sort:  # same pattern, in SciPy's sorted order
+            assert np.array_equal(C.indptr, R.indptr) and np.array_equal(C.indices, R.indices)
+
+
 def test_inputs_not_modified(rng):
     """Unsorted CSR, COO with duplicates and a mask are read, never sorted or summed in place."""
     A = _rand(rng, 40, 30, 0.2)
@@ -223,7 +247,7 @@ def test_memory_error_before_allocating(monkeypatch, rng):
     import sys
     mod = sys.modules["sparsketch.spgemm"]  # the module (sparsketch.spgemm is the function)
     A = _rand(rng, 200, 200, 0.1)
-    monkeypatch.setattr(mod, "_memory_limit", lambda A_, B_: 1000.0)
+    monkeypatch.setattr(mod, "_memory_limit", lambda need: 1000.0)
     with pytest.raises(MemoryError, match="nonzeros"):
         sparsketch.spgemm(A, A)
 

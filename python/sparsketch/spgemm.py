@@ -14,11 +14,11 @@ __all__ = ["spgemm", "spgemm_topk"]
 _INT32_MAX = np.iinfo(np.int32).max
 
 
-def _memory_limit(A_, B_) -> float:
-    """The byte limit for the product: unchecked (0) when even one entry per flop would stay
-    under 64 MiB, else the available memory (reading /proc/meminfo costs ~20 us)."""
-    flops = int(np.diff(B_.indptr)[A_.indices].sum()) if A_.nnz else 0
-    return 0.0 if flops * 16 < (64 << 20) else _available_bytes()
+def _memory_limit(need: float) -> float:
+    """The byte limit for an output of `need` bytes (called by the C++ binding after the
+    symbolic pass): unchecked (0) below 64 MiB, else the available memory (reading
+    /proc/meminfo costs ~20 us)."""
+    return 0.0 if need < (64 << 20) else _available_bytes()
 
 
 def _available_bytes() -> float:
@@ -164,7 +164,7 @@ def spgemm(A, B, *, mask=None, sort_indices=True, n_threads=None):
         np.zeros(0), M_.shape[0], M_.shape[1])
     data, indices, indptr, _ = _core.spgemm_csr(
         _csr_tuple(A_, vdtype, idtype), _csr_tuple(B_, vdtype, idtype), m_t, sort_indices, nt,
-        -1, None, _memory_limit(A_, B_))
+        -1, None, _memory_limit)
     return _same_kind(A, data, indices, indptr, (A_.shape[0], B_.shape[1]), sort_indices)
 
 
@@ -207,5 +207,5 @@ def spgemm_topk(A, B, k, *, threshold=None, n_threads=None):
     A_, B_, _, vdtype, idtype = _prepare(A, B, None)
     data, indices, indptr, _ = _core.spgemm_csr(
         _csr_tuple(A_, vdtype, idtype), _csr_tuple(B_, vdtype, idtype), None, True, nt, k,
-        threshold, _memory_limit(A_, B_))
+        threshold, _memory_limit)
     return _same_kind(A, data, indices, indptr, (A_.shape[0], B_.shape[1]), True)

@@ -170,28 +170,41 @@ class DenseAcc {
     if (static_cast<std::int64_t>(touched_.size()) < cap)
       touched_.resize(static_cast<std::size_t>(cap));
   }
-  /// vals[j] += v (vals[j] = v on first touch), branch-free: whether a column was seen before
-  /// is data-dependent and would mispredict. Per-column stamps (not bits) so that nearby
-  /// columns do not chain through one memory word.
-  void add(std::int64_t j, T v) {
-    std::int64_t& st = stamp_[static_cast<std::size_t>(j)];
-    const bool seen = st == row_;
-    st = row_;
-    T& x = vals_[static_cast<std::size_t>(j)];
-    x = (seen ? x : T(0)) + v;
-    touched_[static_cast<std::size_t>(count_)] = j;
-    count_ += !seen;
+  /// vals[idx[q]] += a * val[q] for q < len (= on a column's first touch in the row), the
+  /// state in locals (stores through the int64 arrays could otherwise alias the members).
+  /// Per-column stamps (not bits) so that nearby columns do not chain through one memory
+  /// word. The touched list is written unconditionally and its count advanced only for new
+  /// columns. The first-touch test stays a branch: branch-free selects (through a stack pair,
+  /// or by masking the value's bits) measured 10-20% slower on 3-D Poisson A^2.
+  template <class I>
+  void add_scaled(const I* idx, const T* val, std::int64_t len, T a) {
+    std::int64_t* stamp = stamp_.data();
+    T* vals = vals_.data();
+    std::int64_t* touched = touched_.data();
+    const std::int64_t row = row_;
+    std::int64_t count = count_;
+    for (std::int64_t q = 0; q < len; ++q) {
+      const auto j = static_cast<std::int64_t>(idx[q]);
+      const bool seen = stamp[j] == row;
+      stamp[j] = row;
+      vals[j] = (seen ? vals[j] : T(0)) + a * val[q];
+      touched[count] = j;
+      count += !seen;
+    }
+    count_ = count;
   }
   std::int64_t count() const { return count_; }
   const std::int64_t* touched() const { return touched_.data(); }
   T value(std::int64_t j) const { return vals_[static_cast<std::size_t>(j)]; }
   /// Calls f on the touched columns in ascending order when a scan is cheaper than sorting
-  /// them (span / 64 words <= 2 count log2 count, count >= 16), and returns whether it did.
-  /// The scan sets the columns' bits in a bitmap (after the accumulation, so adds never
-  /// chain through a bitmap word), then reads and clears the words spanning them.
+  /// them, and returns whether it did. Two-level bitmap: the columns' bits are set in `bits_`
+  /// (one bit per column) and in `summary_` (one bit per non-zero word of `bits_`), after the
+  /// accumulation so that adds never chain through a bitmap word; the scan then reads the
+  /// summary words spanning the row and only the non-zero words of `bits_`, clearing both.
+  /// Cost O(count + span / 4096); taken when span / 4096 <= 2 count log2 count (count >= 8).
   template <class F>
   bool for_each_sorted_if_cheap(F&& f) {
-    if (count_ < 16) return false;
+    if (count_ < 8) return false;
     std::int64_t lo = n_, hi = -1;
     for (std::int64_t e = 0; e < count_; ++e) {
       lo = std::min(lo, touched_[static_cast<std::size_t>(e)]);
@@ -199,18 +212,30 @@ class DenseAcc {
     }
     int lg = 1;
     while ((std::int64_t{1} << lg) < count_) ++lg;
-    if ((hi - lo) / 64 > 2 * count_ * lg) return false;
-    if (bits_.empty()) bits_.assign(static_cast<std::size_t>((n_ + 63) / 64), 0);
-    for (std::int64_t e = 0; e < count_; ++e) {
-      const std::int64_t j = touched_[static_cast<std::size_t>(e)];
-      bits_[static_cast<std::size_t>(j >> 6)] |= std::uint64_t{1} << (j & 63);
+    if ((hi - lo) / 4096 > 2 * count_ * lg) return false;
+    if (bits_.empty()) {
+      bits_.assign(static_cast<std::size_t>((n_ + 63) / 64), 0);
+      summary_.assign(static_cast<std::size_t>((n_ + 4095) / 4096), 0);
     }
-    for (std::int64_t w = lo >> 6; w <= hi >> 6; ++w) {
-      std::uint64_t x = bits_[static_cast<std::size_t>(w)];
-      bits_[static_cast<std::size_t>(w)] = 0;
-      while (x) {
-        f(w * 64 + __builtin_ctzll(x));
-        x &= x - 1;
+    std::uint64_t* bits = bits_.data();
+    std::uint64_t* summary = summary_.data();
+    for (std::int64_t e = 0; e < count_; ++e) {
+      const auto j = static_cast<std::uint64_t>(touched_[static_cast<std::size_t>(e)]);
+      bits[j >> 6] |= std::uint64_t{1} << (j & 63);
+      summary[j >> 12] |= std::uint64_t{1} << ((j >> 6) & 63);
+    }
+    for (std::int64_t s = lo >> 12; s <= hi >> 12; ++s) {
+      std::uint64_t y = summary[s];
+      summary[s] = 0;
+      while (y) {
+        const std::int64_t w = s * 64 + __builtin_ctzll(y);
+        y &= y - 1;
+        std::uint64_t x = bits[w];
+        bits[w] = 0;
+        while (x) {
+          f(w * 64 + __builtin_ctzll(x));
+          x &= x - 1;
+        }
       }
     }
     return true;
@@ -223,7 +248,8 @@ class DenseAcc {
   std::vector<T> vals_;
   std::vector<std::int64_t> stamp_;
   std::vector<std::int64_t> touched_;
-  std::vector<std::uint64_t> bits_;  ///< all zero between calls of for_each_sorted_if_cheap
+  std::vector<std::uint64_t> bits_,
+      summary_;  ///< all zero between calls of for_each_sorted_if_cheap
 };
 
 /// Sorts non-negative column indices < n ascending: insertion sort for short lists, std::sort
@@ -349,8 +375,8 @@ bool accumulate_row(const CsrView<T, IA>& A, const CsrView<T, IB>& B, const CsrV
     const std::int64_t k = A.indices[p];
     const T a = A.values[p];
     if (dense)
-      for (std::int64_t q = B.indptr[k]; q < B.indptr[k + 1]; ++q)
-        w.dense.add(static_cast<std::int64_t>(B.indices[q]), a * B.values[q]);
+      w.dense.add_scaled(B.indices + B.indptr[k], B.values + B.indptr[k],
+                         static_cast<std::int64_t>(B.indptr[k + 1]) - B.indptr[k], a);
     else
       for (std::int64_t q = B.indptr[k]; q < B.indptr[k + 1]; ++q)
         w.hash.add(static_cast<std::int64_t>(B.indices[q]), a * B.values[q]);
