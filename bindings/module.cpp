@@ -16,6 +16,7 @@ void bind_lstsq(py::module_& m);
 void bind_leverage(py::module_& m);
 void bind_sparse_wht(py::module_& m);
 void bind_spgemm(py::module_& m);
+void bind_completion(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "sparsketch compiled kernels (private; use the sparsketch package)";
@@ -39,4 +40,5 @@ PYBIND11_MODULE(_core, m) {
   bind_leverage(m);
   bind_sparse_wht(m);
   bind_spgemm(m);
+  bind_completion(m);
 }

@@ -101,3 +101,30 @@ def lp_distortion(A, SA, p, rng, n_dirs=2000) -> float:
     den = np.sum(np.abs(A @ X) ** p, axis=0) ** (1 / p)
     ratio = num / den
     return float(max(ratio.max(), 1.0 / ratio.min()) - 1.0)
+
+
+def ridge_rows(indptr, indices, data, F, other_bias, mu, reg, by_count, biases):
+    """Independent reference of one ALS half-step: for each CSR row, the ridge solution
+    (X^T X + lambda I)^-1 X^T y by numpy.linalg.solve, X = [F[cols], 1], y = r - mu - c[cols]."""
+    m = len(indptr) - 1
+    k = F.shape[1]
+    d = k + (1 if biases else 0)
+    U = np.zeros((m, k))
+    b = np.zeros(m)
+    for i in range(m):
+        lo, hi = indptr[i], indptr[i + 1]
+        if hi == lo:
+            continue
+        cols = indices[lo:hi]
+        X = F[cols].astype(np.float64)
+        if biases:
+            X = np.hstack([X, np.ones((hi - lo, 1))])
+        y = data[lo:hi].astype(np.float64) - mu
+        if other_bias is not None:
+            y = y - other_bias[cols]
+        lam = reg * ((hi - lo) if by_count else 1.0)
+        u = np.linalg.solve(X.T @ X + lam * np.eye(d), X.T @ y)
+        U[i] = u[:k]
+        if biases:
+            b[i] = u[k]
+    return U, b

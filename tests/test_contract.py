@@ -12,6 +12,9 @@ import pytest
 
 import sparsketch
 
+_SPMM_A = __import__("scipy.sparse").sparse.random_array((20, 30), density=0.2, random_state=0,
+                                                        format="csr")
+
 
 @dataclass
 class Case:
@@ -77,6 +80,15 @@ CASES = [
         make=lambda rng, dt: rng.standard_normal((300, 5)).astype(dt),
         empty=lambda: None,
         bad=[(np.ones(5), ValueError, "A"), (np.ones((4, 2), complex), TypeError, "A")],
+        nan_optout=None,
+    ),
+    Case(
+        name="spmm",
+        call=lambda x, **kw: sparsketch.spmm(
+            _SPMM_A.astype(x.dtype if x.dtype.kind == "f" else np.float64), x, **kw),
+        make=lambda rng, dt: rng.standard_normal((30, 4)).astype(dt),
+        empty=lambda: np.empty((30, 0)),
+        bad=[(np.ones((29, 2)), ValueError, "X"), (np.ones((30, 2), complex), TypeError, "X")],
         nan_optout=None,
     ),
 ]

@@ -12,6 +12,9 @@ C++17 kernels (Eigen + OpenMP) behind a NumPy/SciPy-style API. Available now:
   n binary variables from O(K log N) (noisy) samples.
 - :func:`spgemm`, :func:`spgemm_topk` -- multithreaded sparse x sparse products (plain, masked,
   top-k per row).
+- :class:`MatrixCompletion`, :func:`complete` -- matrix completion by alternating minimization
+  with exact, CG and sketch-preconditioned per-row solves; :func:`sddmm`, :func:`spmm` --
+  the sparse x dense kernels behind it.
 
 Runtime helpers: :func:`show_config`, :func:`get_num_threads`, :func:`set_num_threads`,
 :func:`get_cmake_dir` (for C++ projects: ``find_package(sparsketch CONFIG REQUIRED)``).
@@ -22,6 +25,7 @@ from __future__ import annotations
 from . import exceptions
 from ._config import get_cmake_dir, get_include, get_num_threads, set_num_threads, show_config
 from ._core import build_info as _build_info
+from .completion import CompletionResult, MatrixCompletion, complete
 from .fwht import fwht
 from .leverage import leverage_scores, lewis_weights, sensitivities
 from .lp_regression import LpRegressionResult, lp_regression
@@ -29,6 +33,7 @@ from .lstsq import LstsqResult, lstsq
 from .sampling import SCORE_KINDS, RowSample, sample_rows
 from .sketch import SKETCH_KINDS, SketchOperator, sketch
 from .sparse_wht import SparseWHTResult, sparse_wht, unpack_indices
+from .sparse_dense import sddmm, spmm
 from .spgemm import spgemm, spgemm_topk
 
 __version__: str = _build_info()["version"]
@@ -36,6 +41,9 @@ __version__: str = _build_info()["version"]
 __all__ = [
     "__version__",
     "exceptions",
+    "complete",
+    "CompletionResult",
+    "MatrixCompletion",
     "fwht",
     "SKETCH_KINDS",
     "SketchOperator",
@@ -51,6 +59,7 @@ __all__ = [
     "lstsq",
     "RowSample",
     "sample_rows",
+    "sddmm",
     "SCORE_KINDS",
     "sensitivities",
     "set_num_threads",
@@ -59,5 +68,6 @@ __all__ = [
     "sparse_wht",
     "spgemm",
     "spgemm_topk",
+    "spmm",
     "unpack_indices",
 ]

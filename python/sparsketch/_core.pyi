@@ -53,3 +53,33 @@ def validate_csr(
     indptr: npt.NDArray[np.integer[Any]], indices: npt.NDArray[np.integer[Any]], n_rows: int,
     n_cols: int, require_sorted: bool,
 ) -> None: ...
+def spgemm_csr(
+    A: tuple[Any, ...], B: tuple[Any, ...], mask: tuple[Any, ...] | None, sort_indices: bool,
+    n_threads: int, top_k: int, threshold: float | None, memory_limit: Any,
+) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.integer[Any]],
+           npt.NDArray[np.integer[Any]], int]: ...
+def als_half_step(
+    R: tuple[Any, ...], weights: npt.NDArray[np.floating[Any]] | None,
+    V: npt.NDArray[np.floating[Any]], other_bias: npt.NDArray[np.floating[Any]] | None,
+    mu: float, U: npt.NDArray[np.floating[Any]], own_bias: npt.NDArray[np.floating[Any]] | None,
+    reg: float, reg_by_count: bool, solver: str, cg_tol: float, cg_max_iter: int,
+    sketch_factor: int, sketch_nnz: int, seed: int, n_threads: int,
+) -> dict[str, int]: ...
+def completion_residuals(
+    R: tuple[Any, ...], U: npt.NDArray[np.floating[Any]], V: npt.NDArray[np.floating[Any]],
+    row_bias: npt.NDArray[np.floating[Any]] | None,
+    col_bias: npt.NDArray[np.floating[Any]] | None, mu: float,
+    weights: npt.NDArray[np.floating[Any]] | None, out: npt.NDArray[np.floating[Any]] | None,
+    n_threads: int,
+) -> float: ...
+def sddmm(
+    S: tuple[Any, ...], scale: bool, U: npt.NDArray[np.floating[Any]],
+    V: npt.NDArray[np.floating[Any]], out: npt.NDArray[np.floating[Any]], n_threads: int,
+) -> None: ...
+def spmm(
+    A: tuple[Any, ...], X: npt.NDArray[np.floating[Any]], out: npt.NDArray[np.floating[Any]],
+    n_threads: int,
+) -> None: ...
+def standard_normal(
+    out: npt.NDArray[np.floating[Any]], seed: int, offset: int, n_threads: int,
+) -> None: ...

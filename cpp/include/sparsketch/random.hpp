@@ -64,6 +64,8 @@ enum class StreamTag : std::uint64_t {
   sample_uniform = 6,  ///< row sampling (Poisson inclusion / inverse-CDF draws)
   volume_uniform = 7,  ///< projection-DPP (volume) sampling draws
   sparse_wht = 8,      ///< sparse WHT: re-indexing matrices and offsets
+  completion_sketch = 9,  ///< matrix completion: per-row sparse sign sketches
+  completion_init = 10,   ///< matrix completion: Gaussian test matrices and random factors
 };
 
 /// A counter-based stream: block(i) = Philox4x32-10(counter = {i_lo, i_hi, tag_lo, tag_hi},

@@ -2,6 +2,7 @@
 /// \file sparsketch.hpp
 /// Umbrella header: everything sparsketch offers to C++ users.
 #include "sparsketch/common.hpp"
+#include "sparsketch/completion.hpp"
 #include "sparsketch/fwht.hpp"
 #include "sparsketch/leverage.hpp"
 #include "sparsketch/lstsq.hpp"

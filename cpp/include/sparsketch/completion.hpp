@@ -1,0 +1,462 @@
+#pragma once
+/// \file completion.hpp
+/// Matrix completion by alternating minimization (ALS): the per-row ridge regressions of one
+/// half-step, and the sparse x dense kernels around them (SDDMM, residuals on the observed
+/// set, sparse x dense products).
+///
+/// Model: R[i, j] ~ mu + b[i] + c[j] + U[i, :] . V[j, :] on the observed set Omega. One
+/// half-step fixes V (and c) and solves, for every row i independently,
+///
+///   min_u  sum_{j in Omega_i} w_ij (y_ij - x_j . u)^2 + lambda_i ||u||^2,
+///   x_j = [V[j, :], 1] (the 1 only with biases), u = [U[i, :], b[i]], y_ij = R[i, j] - mu - c[j],
+///   lambda_i = reg * |Omega_i| (reg_by_count, "ALS-WR": Zhou et al., AAIM 2008) or reg,
+///
+/// with w_ij = 1 unless IRLS weights are given (robust losses). The column half-step is the
+/// same call on the transposed matrix with the roles of U and V swapped.
+///
+/// Solvers per row (d = k or k + 1 unknowns, s = |Omega_i| observations):
+///   - cholesky: G = X^T W X + lambda I formed in tiles, LLT; O(s d^2 + d^3). Exact.
+///   - cg: conjugate gradients on the normal equations without forming G, Jacobi
+///     preconditioner, warm-started from the current factors; stops when the residual has
+///     dropped by cg_tol relative to its warm-start value (an adaptive, inexact-Newton style
+///     forcing term: the absolute accuracy tightens as ALS converges) or at the rounding floor;
+///     O(s d) per iteration.
+///   - sketch: the approach of Gu, Song, Yin, Zhang ("Low rank matrix completion via robust
+///     alternating minimization in nearly linear time", ../shared/papers/
+///     completion_robust_altmin.md): a sparse sign sketch S W^(1/2) X (sketch_factor * d rows,
+///     sketch_nnz nonzeros per observation; O(sketch_nnz s d)) gives a preconditioner L L^T =
+///     (S W^(1/2) X)^T (S W^(1/2) X) + lambda I (the same R factor as a QR of the stacked
+///     sketch in exact arithmetic, at half the flops; only the preconditioner, so its squared
+///     condition number does not limit the solution's accuracy), then preconditioned CG with the
+///     same stopping rule; O(s d) per iteration plus O(d^3) for the preconditioner. The full
+///     Gram matrix X^T X is never formed.
+///   - automatic: cholesky when s <= auto_exact_max(d) (few observations: exact and cheap, and
+///     never NaN), else cg.
+/// Rows without observations get u = 0. A singular system (reg = 0 and s < d) is solved in the
+/// minimum-norm sense (complete orthogonal decomposition), never producing NaN.
+///
+/// Threads: rows are independent; OpenMP dynamic scheduling over fixed row blocks (row
+/// lengths are power-law). Results are bitwise identical for any thread count: each row's
+/// arithmetic depends on the row only, and the sketch's random signs on (seed, entry index).
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <Eigen/QR>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "sparsketch/common.hpp"
+#include "sparsketch/parallel.hpp"
+#include "sparsketch/random.hpp"
+
+namespace sparsketch {
+
+enum class AlsSolver : int { cholesky = 0, cg = 1, sketch = 2, automatic = 3 };
+
+/// Options of als_half_step.
+struct AlsOptions {
+  double reg = 0.1;          ///< ridge weight (>= 0)
+  bool reg_by_count = true;  ///< lambda_i = reg * |Omega_i| (else reg)
+  AlsSolver solver = AlsSolver::automatic;
+  double cg_tol = 1e-2;            ///< cg / sketch: stop when ||r|| <= cg_tol ||r_0||
+  std::int64_t cg_max_iter = 0;    ///< 0: 2 d
+  std::int64_t sketch_factor = 4;  ///< sketch rows = sketch_factor * d
+  std::int64_t sketch_nnz = 4;     ///< nonzeros per observation in the sparse sign sketch
+  std::uint64_t seed = 0;          ///< sketch signs and rows
+  int n_threads = 0;
+};
+
+/// Diagnostics of one half-step.
+struct AlsStepInfo {
+  std::int64_t rows = 0;           ///< rows with observations
+  std::int64_t exact_rows = 0;     ///< solved by Cholesky
+  std::int64_t cg_rows = 0;        ///< solved by CG
+  std::int64_t sketch_rows = 0;    ///< solved by sketch-preconditioned CG
+  std::int64_t iterations = 0;     ///< CG iterations, summed over rows
+  std::int64_t singular_rows = 0;  ///< minimum-norm fallbacks
+};
+
+namespace detail {
+
+/// Rows with at most this many observations are solved exactly by the automatic solver: for
+/// s <= 2 d the Gram matrix costs no more than a few CG iterations.
+inline std::int64_t auto_exact_max(std::int64_t d) {
+  return 2 * d;
+}
+
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+template <class T>
+using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+/// The fixed side of a half-step: V (n x k, row-major, leading dimension k), optional biases.
+template <class T>
+struct FixedSide {
+  const T* V;
+  std::int64_t k;
+  const T* other_bias;  ///< c (n) or null
+  bool own_bias;        ///< solve for b[i] too (design column of ones)
+  T mu;
+  std::int64_t d() const { return k + (own_bias ? 1 : 0); }
+};
+
+/// Per-thread workspace.
+template <class T>
+struct AlsWork {
+  static constexpr std::int64_t kTile = 128;
+  RowMat<T> tile, sk;
+  ColMat<T> gram;
+  Vec<T> ty, u, r, z, p, q, diag, b;
+  void resize(std::int64_t d, std::int64_t sketch_rows) {
+    if (tile.cols() != d) {
+      tile.resize(kTile, d);
+      ty.resize(kTile);
+      gram.resize(d, d);
+      for (Vec<T>* v : {&u, &r, &z, &p, &q, &diag, &b}) v->resize(d);
+    }
+    if (sketch_rows > 0 && (sk.rows() != sketch_rows || sk.cols() != d)) sk.resize(sketch_rows, d);
+  }
+};
+
+/// One row's problem: its entries [lo, hi) of the CSR.
+template <class T, class I>
+struct RowProblem {
+  const I* cols;
+  const T* vals;
+  const T* w;  ///< weights or null
+  std::int64_t lo, hi;
+  T lambda;
+  std::int64_t s() const { return hi - lo; }
+  T weight(std::int64_t p) const { return w ? w[p] : T(1); }
+};
+
+template <class T, class I>
+T target(const FixedSide<T>& F, const RowProblem<T, I>& P, std::int64_t p) {
+  const auto j = static_cast<std::int64_t>(P.cols[p]);
+  return P.vals[p] - F.mu - (F.other_bias ? F.other_bias[j] : T(0));
+}
+
+/// x_j . v for the design row of column j.
+template <class T>
+T design_dot(const FixedSide<T>& F, std::int64_t j, const T* v) {
+  const T* x = F.V + j * F.k;
+  T t = F.own_bias ? v[F.k] : T(0);
+  for (std::int64_t l = 0; l < F.k; ++l) t += x[l] * v[l];
+  return t;
+}
+
+/// out += a * x_j.
+template <class T>
+void design_axpy(const FixedSide<T>& F, std::int64_t j, T a, T* out) {
+  const T* x = F.V + j * F.k;
+  for (std::int64_t l = 0; l < F.k; ++l) out[l] += a * x[l];
+  if (F.own_bias) out[F.k] += a;
+}
+
+/// Exact solve: G = X^T W X + lambda I in tiles of kTile observations (G += T^T T), rhs
+/// X^T W y; LLT, or the minimum-norm solution when G is singular.
+template <class T, class I>
+bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w) {
+  const std::int64_t d = F.d();
+  w.gram.setZero();
+  w.b.setZero();
+  for (std::int64_t t0 = P.lo; t0 < P.hi; t0 += AlsWork<T>::kTile) {
+    const std::int64_t nt = std::min<std::int64_t>(AlsWork<T>::kTile, P.hi - t0);
+    for (std::int64_t e = 0; e < nt; ++e) {
+      const std::int64_t p = t0 + e;
+      const auto j = static_cast<std::int64_t>(P.cols[p]);
+      const T sw = std::sqrt(P.weight(p));
+      const T* x = F.V + j * F.k;
+      T* row = w.tile.data() + e * d;
+      for (std::int64_t l = 0; l < F.k; ++l) row[l] = sw * x[l];
+      if (F.own_bias) row[F.k] = sw;
+      w.ty[e] = sw * target(F, P, p);
+    }
+    auto Tt = w.tile.topRows(nt);
+    w.gram.template selfadjointView<Eigen::Lower>().rankUpdate(Tt.transpose());  // G += T^T T
+    w.b.noalias() += Tt.transpose() * w.ty.head(nt);                             // b += T^T y
+  }
+  w.gram.diagonal().array() += P.lambda;
+  Eigen::LLT<ColMat<T>> llt(w.gram.template selfadjointView<Eigen::Lower>());
+  if (llt.info() == Eigen::Success) {
+    w.u = llt.solve(w.b);
+    if (w.u.allFinite()) return false;
+  }
+  const ColMat<T> G = w.gram.template selfadjointView<Eigen::Lower>();
+  Eigen::CompleteOrthogonalDecomposition<ColMat<T>> cod(G);
+  w.u = cod.solve(w.b);
+  if (!w.u.allFinite()) w.u.setZero();
+  return true;
+}
+
+/// q = (X^T W X + lambda I) v, and (if rhs) b = X^T W y in the same pass.
+template <class T, class I>
+void normal_apply(const FixedSide<T>& F, const RowProblem<T, I>& P, const T* v, T* q) {
+  const std::int64_t d = F.d();
+  for (std::int64_t l = 0; l < d; ++l) q[l] = P.lambda * v[l];
+  for (std::int64_t p = P.lo; p < P.hi; ++p) {
+    const auto j = static_cast<std::int64_t>(P.cols[p]);
+    design_axpy(F, j, P.weight(p) * design_dot(F, j, v), q);
+  }
+}
+
+/// Preconditioned CG from the warm start w.u. precond(r, z) applies M^-1. Returns iterations.
+template <class T, class I, class Precond>
+std::int64_t pcg(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w,
+                 const AlsOptions& o, Precond&& precond) {
+  const std::int64_t d = F.d();
+  // r = b - A u, b = X^T W y (one pass)
+  w.r = -P.lambda * w.u;
+  w.b.setZero();
+  for (std::int64_t p = P.lo; p < P.hi; ++p) {
+    const auto j = static_cast<std::int64_t>(P.cols[p]);
+    const T wy = P.weight(p) * target(F, P, p);
+    design_axpy(F, j, wy - P.weight(p) * design_dot(F, j, w.u.data()), w.r.data());
+    design_axpy(F, j, wy, w.b.data());
+  }
+  const double bnorm = static_cast<double>(w.b.norm());
+  const double floor = 10.0 * static_cast<double>(std::numeric_limits<T>::epsilon()) *
+                       std::sqrt(static_cast<double>(d)) * bnorm;
+  const double r0 = static_cast<double>(w.r.norm());
+  const double stop = std::max(o.cg_tol * r0, floor);
+  const std::int64_t max_iter = o.cg_max_iter > 0 ? o.cg_max_iter : 2 * d;
+  if (!(r0 > stop)) return 0;
+  precond(w.r, w.z);
+  w.p = w.z;
+  double rz = static_cast<double>(w.r.dot(w.z));
+  std::int64_t it = 0;
+  while (it < max_iter) {
+    normal_apply(F, P, w.p.data(), w.q.data());
+    const double pq = static_cast<double>(w.p.dot(w.q));
+    if (!(pq > 0)) break;  // exact solution reached (p = 0) or rounding
+    const T alpha = static_cast<T>(rz / pq);
+    w.u += alpha * w.p;
+    w.r -= alpha * w.q;
+    ++it;
+    if (!(static_cast<double>(w.r.norm()) > stop)) break;
+    precond(w.r, w.z);
+    const double rz_new = static_cast<double>(w.r.dot(w.z));
+    const T beta = static_cast<T>(rz_new / rz);
+    rz = rz_new;
+    w.p = w.z + beta * w.p;
+  }
+  return it;
+}
+
+template <class T, class I>
+std::int64_t solve_cg(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w,
+                      const AlsOptions& o) {
+  // Jacobi: diag(X^T W X) + lambda
+  w.diag.setConstant(P.lambda);
+  for (std::int64_t p = P.lo; p < P.hi; ++p) {
+    const auto j = static_cast<std::int64_t>(P.cols[p]);
+    const T* x = F.V + j * F.k;
+    const T wt = P.weight(p);
+    for (std::int64_t l = 0; l < F.k; ++l) w.diag[l] += wt * x[l] * x[l];
+    if (F.own_bias) w.diag[F.k] += wt;
+  }
+  for (std::int64_t l = 0; l < F.d(); ++l)
+    if (!(w.diag[l] > 0)) w.diag[l] = T(1);
+  return pcg(F, P, w, o, [&](const Vec<T>& r, Vec<T>& z) { z = r.cwiseQuotient(w.diag); });
+}
+
+template <class T, class I>
+std::int64_t solve_sketch(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w,
+                          const AlsOptions& o, bool& singular) {
+  const std::int64_t d = F.d();
+  const std::int64_t ms = w.sk.rows();
+  const std::int64_t zeta = std::max<std::int64_t>(1, std::min(o.sketch_nnz, ms));
+  const T scale = T(1) / std::sqrt(static_cast<T>(zeta));
+  const CounterRng rng(o.seed, StreamTag::completion_sketch);
+  w.sk.setZero();
+  for (std::int64_t p = P.lo; p < P.hi; ++p) {
+    const auto j = static_cast<std::int64_t>(P.cols[p]);
+    const T* x = F.V + j * F.k;
+    const T sw = std::sqrt(P.weight(p)) * scale;
+    for (std::int64_t z = 0; z < zeta; ++z) {
+      const std::uint64_t bits = rng.bits64(static_cast<std::uint64_t>(p * zeta + z));
+      const auto h =
+          static_cast<std::int64_t>(((bits >> 32) * static_cast<std::uint64_t>(ms)) >> 32);
+      const T a = (bits & 1u) ? -sw : sw;
+      T* row = w.sk.data() + h * d;
+      for (std::int64_t l = 0; l < F.k; ++l) row[l] += a * x[l];
+      if (F.own_bias) row[F.k] += a;
+    }
+  }
+  w.gram.setZero();
+  w.gram.template selfadjointView<Eigen::Lower>().rankUpdate(w.sk.transpose());
+  w.gram.diagonal().array() += P.lambda;
+  Eigen::LLT<ColMat<T>> llt(w.gram.template selfadjointView<Eigen::Lower>());
+  if (llt.info() != Eigen::Success) {  // sketch rank-deficient and lambda = 0: exact solve
+    singular = solve_exact(F, P, w);
+    return 0;
+  }
+  return pcg(F, P, w, o, [&](const Vec<T>& r, Vec<T>& z) { z = llt.solve(r); });
+}
+
+}  // namespace detail
+
+/// One ALS half-step: for every row i of R (CSR, m x n, sorted or not, no duplicates assumed
+/// by the model), solves the ridge regression above and writes U[i, :] (m x k, row-major) and,
+/// when own_bias is not null, own_bias[i]. U and own_bias are read as warm starts by the
+/// iterative solvers. V is n x k row-major; other_bias (n) may be null; weights (nnz) may be
+/// null. Cost per row: see the solvers above. Deterministic for any thread count.
+template <class T, class I>
+AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, std::int64_t k,
+                          const T* other_bias, T mu, T* U, T* own_bias, const AlsOptions& o) {
+  if (k < 1) throw value_error("rank: must be >= 1, got " + std::to_string(k));
+  if (!(o.reg >= 0)) throw value_error("reg: must be >= 0");
+  const detail::FixedSide<T> F{V, k, other_bias, own_bias != nullptr, mu};
+  const std::int64_t d = F.d();
+  const std::int64_t m = R.n_rows;
+  const int nt = resolve_threads(o.n_threads);
+  constexpr std::int64_t kBlock = 64;
+  const std::int64_t nb = n_blocks(m, kBlock);
+  std::vector<AlsStepInfo> per_block(static_cast<std::size_t>(nb));
+  ExceptionCapture ex;
+#pragma omp parallel num_threads(nt) if (nt > 1 && R.nnz() * d > 100000)
+  {
+    detail::AlsWork<T> w;
+    w.resize(d, o.solver == AlsSolver::sketch ? o.sketch_factor * d : 0);
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t blk = 0; blk < nb; ++blk)
+      ex.run([&] {
+        AlsStepInfo& info = per_block[static_cast<std::size_t>(blk)];
+        const std::int64_t i1 = std::min(m, (blk + 1) * kBlock);
+        for (std::int64_t i = blk * kBlock; i < i1; ++i) {
+          detail::RowProblem<T, I> P{R.indices,
+                                     R.values,
+                                     weights,
+                                     static_cast<std::int64_t>(R.indptr[i]),
+                                     static_cast<std::int64_t>(R.indptr[i + 1]),
+                                     T(0)};
+          T* ui = U + i * k;
+          if (P.s() == 0) {
+            std::fill(ui, ui + k, T(0));
+            if (own_bias) own_bias[i] = T(0);
+            continue;
+          }
+          ++info.rows;
+          P.lambda = static_cast<T>(o.reg * (o.reg_by_count ? static_cast<double>(P.s()) : 1.0));
+          AlsSolver s = o.solver;
+          if (s == AlsSolver::automatic)
+            s = P.s() <= detail::auto_exact_max(d) ? AlsSolver::cholesky : AlsSolver::cg;
+          if (s == AlsSolver::sketch && P.s() <= o.sketch_factor * d)
+            s = AlsSolver::cholesky;  // the sketch would not be smaller than the row
+          for (std::int64_t l = 0; l < k; ++l) w.u[l] = ui[l];
+          if (own_bias) w.u[k] = own_bias[i];
+          if (!w.u.allFinite()) w.u.setZero();
+          if (s == AlsSolver::cholesky) {
+            ++info.exact_rows;
+            info.singular_rows += detail::solve_exact(F, P, w) ? 1 : 0;
+          } else if (s == AlsSolver::cg) {
+            ++info.cg_rows;
+            info.iterations += detail::solve_cg(F, P, w, o);
+          } else {
+            ++info.sketch_rows;
+            bool singular = false;
+            info.iterations += detail::solve_sketch(F, P, w, o, singular);
+            info.singular_rows += singular ? 1 : 0;
+          }
+          for (std::int64_t l = 0; l < k; ++l) ui[l] = w.u[l];
+          if (own_bias) own_bias[i] = w.u[k];
+        }
+      });
+  }
+  ex.rethrow();
+  AlsStepInfo total;
+  for (const AlsStepInfo& b : per_block) {
+    total.rows += b.rows;
+    total.exact_rows += b.exact_rows;
+    total.cg_rows += b.cg_rows;
+    total.sketch_rows += b.sketch_rows;
+    total.iterations += b.iterations;
+    total.singular_rows += b.singular_rows;
+  }
+  return total;
+}
+
+/// SDDMM: out[p] = scale_p * (U[i, :] . V[j, :]) for every stored entry p = (i, j) of the CSR
+/// pattern S (scale_p = S.values[p], or 1 when S.values is null). U is m x k, V is n x k, both
+/// row-major with leading dimensions ldu, ldv. Parallel over rows; deterministic.
+template <class T, class I>
+void sddmm(const CsrView<T, I>& S, const T* U, std::int64_t ldu, const T* V, std::int64_t ldv,
+           std::int64_t k, T* out, int n_threads) {
+  const int nt = resolve_threads(n_threads);
+  const std::int64_t m = S.n_rows;
+#pragma omp parallel for num_threads(nt) if (nt > 1 && S.nnz() * k > 100000) schedule(dynamic, 64)
+  for (std::int64_t i = 0; i < m; ++i) {
+    const T* u = U + i * ldu;
+    for (std::int64_t p = S.indptr[i]; p < S.indptr[i + 1]; ++p) {
+      const T* v = V + static_cast<std::int64_t>(S.indices[p]) * ldv;
+      T t = T(0);
+      for (std::int64_t l = 0; l < k; ++l) t += u[l] * v[l];
+      out[p] = S.values ? S.values[p] * t : t;
+    }
+  }
+}
+
+/// Residuals of the completion model on R's entries: res[p] = R[i, j] - (mu + b[i] + c[j] +
+/// U[i, :] . V[j, :]) (b, c may be null), and the sum of squares (weighted by weights[p] when
+/// given) accumulated in double over fixed row blocks combined in block order, so the sum is
+/// the same for any thread count. res may be null (sum only).
+template <class T, class I>
+double completion_residuals(const CsrView<T, I>& R, const T* U, const T* V, std::int64_t k,
+                            const T* b, const T* c, T mu, const T* weights, T* res, int n_threads) {
+  const int nt = resolve_threads(n_threads);
+  const std::int64_t m = R.n_rows;
+  constexpr std::int64_t kBlock = 256;
+  const std::int64_t nb = n_blocks(m, kBlock);
+  std::vector<double> part(static_cast<std::size_t>(nb), 0.0);
+#pragma omp parallel for num_threads(nt) if (nt > 1 && R.nnz() * k > 100000) schedule(dynamic, 1)
+  for (std::int64_t blk = 0; blk < nb; ++blk) {
+    double acc = 0.0;
+    const std::int64_t i1 = std::min(m, (blk + 1) * kBlock);
+    for (std::int64_t i = blk * kBlock; i < i1; ++i) {
+      const T* u = U + i * k;
+      const T bi = b ? b[i] : T(0);
+      for (std::int64_t p = R.indptr[i]; p < R.indptr[i + 1]; ++p) {
+        const auto j = static_cast<std::int64_t>(R.indices[p]);
+        const T* v = V + j * k;
+        T t = mu + bi + (c ? c[j] : T(0));
+        for (std::int64_t l = 0; l < k; ++l) t += u[l] * v[l];
+        const T e = R.values[p] - t;
+        if (res) res[p] = e;
+        acc += static_cast<double>(weights ? weights[p] : T(1)) * static_cast<double>(e) *
+               static_cast<double>(e);
+      }
+    }
+    part[static_cast<std::size_t>(blk)] = acc;
+  }
+  double s = 0.0;
+  for (double x : part) s += x;
+  return s;
+}
+
+/// Y = A X for CSR A (m x n) and dense X (n x c, row-major, leading dimension ldx); Y is m x c
+/// row-major (leading dimension ldy). Parallel over rows, each row summed in CSR order:
+/// deterministic for any thread count.
+template <class T, class I>
+void spmm(const CsrView<T, I>& A, const T* X, std::int64_t ldx, std::int64_t c, T* Y,
+          std::int64_t ldy, int n_threads) {
+  const int nt = resolve_threads(n_threads);
+  const std::int64_t m = A.n_rows;
+#pragma omp parallel for num_threads(nt) if (nt > 1 && A.nnz() * c > 100000) schedule(dynamic, 64)
+  for (std::int64_t i = 0; i < m; ++i) {
+    T* y = Y + i * ldy;
+    std::fill(y, y + c, T(0));
+    for (std::int64_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+      const T a = A.values[p];
+      const T* x = X + static_cast<std::int64_t>(A.indices[p]) * ldx;
+      for (std::int64_t l = 0; l < c; ++l) y[l] += a * x[l];
+    }
+  }
+}
+
+}  // namespace sparsketch
