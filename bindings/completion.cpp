@@ -65,13 +65,14 @@ AlsSolver parse_solver(const std::string& s) {
 
 py::dict als_half_step_py(const py::tuple& r_t, const py::object& weights, const py::array& V,
                           const py::object& other_bias, double mu, py::array& U,
-                          const py::object& own_bias, double reg, bool reg_by_count,
-                          const std::string& solver, double cg_tol, std::int64_t cg_max_iter,
-                          std::int64_t sketch_factor, std::int64_t sketch_nnz, std::uint64_t seed,
-                          int n_threads) {
+                          const py::object& own_bias, double reg, double bias_reg,
+                          bool reg_by_count, const std::string& solver, double cg_tol,
+                          std::int64_t cg_max_iter, std::int64_t sketch_factor,
+                          std::int64_t sketch_nnz, std::uint64_t seed, int n_threads) {
   const Csr r = unpack(r_t);
   AlsOptions o;
   o.reg = reg;
+  o.bias_reg = bias_reg;
   o.reg_by_count = reg_by_count;
   o.solver = parse_solver(solver);
   o.cg_tol = cg_tol;
@@ -192,8 +193,9 @@ void standard_normal_py(py::array& out, std::uint64_t seed, std::uint64_t offset
 void bind_completion(py::module_& m) {
   m.def("als_half_step", &als_half_step_py, py::arg("R"), py::arg("weights"), py::arg("V"),
         py::arg("other_bias"), py::arg("mu"), py::arg("U"), py::arg("own_bias"), py::arg("reg"),
-        py::arg("reg_by_count"), py::arg("solver"), py::arg("cg_tol"), py::arg("cg_max_iter"),
-        py::arg("sketch_factor"), py::arg("sketch_nnz"), py::arg("seed"), py::arg("n_threads"),
+        py::arg("bias_reg"), py::arg("reg_by_count"), py::arg("solver"), py::arg("cg_tol"),
+        py::arg("cg_max_iter"), py::arg("sketch_factor"), py::arg("sketch_nnz"), py::arg("seed"),
+        py::arg("n_threads"),
         "One ALS half-step in place on U (and own_bias); returns solver diagnostics.");
   m.def("completion_residuals", &residuals_py, py::arg("R"), py::arg("U"), py::arg("V"),
         py::arg("row_bias"), py::arg("col_bias"), py::arg("mu"), py::arg("weights"), py::arg("out"),

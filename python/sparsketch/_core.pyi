@@ -62,7 +62,7 @@ def als_half_step(
     R: tuple[Any, ...], weights: npt.NDArray[np.floating[Any]] | None,
     V: npt.NDArray[np.floating[Any]], other_bias: npt.NDArray[np.floating[Any]] | None,
     mu: float, U: npt.NDArray[np.floating[Any]], own_bias: npt.NDArray[np.floating[Any]] | None,
-    reg: float, reg_by_count: bool, solver: str, cg_tol: float, cg_max_iter: int,
+    reg: float, bias_reg: float, reg_by_count: bool, solver: str, cg_tol: float, cg_max_iter: int,
     sketch_factor: int, sketch_nnz: int, seed: int, n_threads: int,
 ) -> dict[str, int]: ...
 def completion_residuals(

@@ -175,6 +175,8 @@ class MatrixCompletion:
         Number of latent factors k (1 <= k < min(n_rows, n_cols)).
     reg : float, default 0.1
         Ridge weight (>= 0).
+    bias_reg : float or None, default None
+        Ridge weight of the biases (>= 0), scaled like ``reg``; None: ``reg``.
     reg_scaling : {"count", "none"}, default "count"
         Scale each row's (column's) ridge weight by its number of observations, or not.
     biases : bool, default True
@@ -252,12 +254,14 @@ class MatrixCompletion:
     True
     """
 
-    def __init__(self, rank, *, reg=0.1, reg_scaling="count", biases=True, solver="auto",
+    def __init__(self, rank, *, reg=0.1, bias_reg=None, reg_scaling="count", biases=True,
+                 solver="auto",
                  max_iter=15, tol=1e-4, init="svd", init_clip=None, loss="l2", huber_delta=None,
                  cg_tol=1e-2, sketch_factor=4, sketch_nnz=4, n_iter_no_change=2,
                  duplicates="raise", dtype=np.float32, n_threads=None, seed=None, verbose=False):
         self.rank = rank
         self.reg = reg
+        self.bias_reg = bias_reg
         self.reg_scaling = reg_scaling
         self.biases = biases
         self.solver = solver
@@ -280,7 +284,7 @@ class MatrixCompletion:
     # -- parameter checks ------------------------------------------------------------------
     def get_params(self, deep=True):
         return {k: getattr(self, k) for k in (
-            "rank", "reg", "reg_scaling", "biases", "solver", "max_iter", "tol", "init",
+            "rank", "reg", "bias_reg", "reg_scaling", "biases", "solver", "max_iter", "tol", "init",
             "init_clip", "loss", "huber_delta", "cg_tol", "sketch_factor", "sketch_nnz",
             "n_iter_no_change", "duplicates", "dtype", "n_threads", "seed", "verbose")}
 
@@ -302,6 +306,8 @@ class MatrixCompletion:
             raise ValueError(f"rank: must be < min(n_rows, n_cols) = {min(shape)}, got "
                              f"{p['rank']}")
         p["reg"] = check_float(self.reg, "reg", minimum=0.0)
+        p["bias_reg"] = (None if self.bias_reg is None
+                         else check_float(self.bias_reg, "bias_reg", minimum=0.0))
         for name, options in (("reg_scaling", ("count", "none")), ("solver", _SOLVERS),
                               ("init", ("svd", "random")), ("loss", _LOSSES),
                               ("duplicates", ("raise", "mean", "sum", "last"))):
@@ -478,7 +484,7 @@ class MatrixCompletion:
     def _half_step(self, R, weights, V, other_bias, U, own_bias, p, seed, solver=None):
         return _core.als_half_step(
             R.tuple(), weights, V, other_bias, self.mean_, U, own_bias, p["reg"],
-            p["reg_scaling"] == "count", solver or p["solver"], p["cg_tol"], 0,
+            -1.0 if p["bias_reg"] is None else p["bias_reg"], p["reg_scaling"] == "count", solver or p["solver"], p["cg_tol"], 0,
             p["sketch_factor"], p["sketch_nnz"], seed, p["n_threads"])
 
     def _objective(self, R, p):
@@ -488,10 +494,16 @@ class MatrixCompletion:
                                         None, None, p["n_threads"])
         lam_r = p["reg"] * (R.row_counts() if p["reg_scaling"] == "count" else 1.0)
         lam_c = p["reg"] * (self._RT.row_counts() if p["reg_scaling"] == "count" else 1.0)
-        pen = float(np.sum(lam_r * (np.sum(self.row_factors_.astype(np.float64) ** 2, axis=1)
-                                    + self.row_bias_.astype(np.float64) ** 2)))
-        pen += float(np.sum(lam_c * (np.sum(self.col_factors_.astype(np.float64) ** 2, axis=1)
-                                     + self.col_bias_.astype(np.float64) ** 2)))
+        br = 1.0 if p["bias_reg"] is None or p["reg"] == 0 else p["bias_reg"] / p["reg"]
+        if p["bias_reg"] is not None and p["reg"] == 0:  # lambda for biases from scratch
+            lam_rb = p["bias_reg"] * (R.row_counts() if p["reg_scaling"] == "count" else 1.0)
+            lam_cb = p["bias_reg"] * (self._RT.row_counts() if p["reg_scaling"] == "count" else 1.0)
+        else:
+            lam_rb, lam_cb = br * lam_r, br * lam_c
+        pen = float(np.sum(lam_r * np.sum(self.row_factors_.astype(np.float64) ** 2, axis=1)
+                           + lam_rb * self.row_bias_.astype(np.float64) ** 2))
+        pen += float(np.sum(lam_c * np.sum(self.col_factors_.astype(np.float64) ** 2, axis=1)
+                            + lam_cb * self.col_bias_.astype(np.float64) ** 2))
         return ss, ss + pen
 
     def _iterate(self, R, p, n_iter, val):

@@ -60,6 +60,7 @@ enum class AlsSolver : int { cholesky = 0, cg = 1, sketch = 2, automatic = 3 };
 /// Options of als_half_step.
 struct AlsOptions {
   double reg = 0.1;          ///< ridge weight (>= 0)
+  double bias_reg = -1.0;    ///< ridge weight of the biases (< 0: reg), scaled like reg
   bool reg_by_count = true;  ///< lambda_i = reg * |Omega_i| (else reg)
   AlsSolver solver = AlsSolver::automatic;
   double cg_tol = 1e-2;            ///< cg / sketch: stop when ||r|| <= cg_tol ||r_0||
@@ -131,7 +132,10 @@ struct RowProblem {
   const T* vals;
   const T* w;  ///< weights or null
   std::int64_t lo, hi;
-  T lambda;
+  T lambda;       ///< ridge weight of the factor coordinates
+  T lambda_bias;  ///< ridge weight of the bias coordinate (own_bias only)
+  /// Ridge weight of coordinate l of a design with k factor coordinates.
+  T lam(std::int64_t l, std::int64_t k) const { return l < k ? lambda : lambda_bias; }
   std::int64_t s() const { return hi - lo; }
   T weight(std::int64_t p) const { return w ? w[p] : T(1); }
 };
@@ -182,7 +186,7 @@ bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
     w.gram.template selfadjointView<Eigen::Lower>().rankUpdate(Tt.transpose());  // G += T^T T
     w.b.noalias() += Tt.transpose() * w.ty.head(nt);                             // b += T^T y
   }
-  w.gram.diagonal().array() += P.lambda;
+  for (std::int64_t l = 0; l < d; ++l) w.gram(l, l) += P.lam(l, F.k);
   Eigen::LLT<ColMat<T>> llt(w.gram.template selfadjointView<Eigen::Lower>());
   if (llt.info() == Eigen::Success) {
     w.u = llt.solve(w.b);
@@ -199,7 +203,7 @@ bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
 template <class T, class I>
 void normal_apply(const FixedSide<T>& F, const RowProblem<T, I>& P, const T* v, T* q) {
   const std::int64_t d = F.d();
-  for (std::int64_t l = 0; l < d; ++l) q[l] = P.lambda * v[l];
+  for (std::int64_t l = 0; l < d; ++l) q[l] = P.lam(l, F.k) * v[l];
   for (std::int64_t p = P.lo; p < P.hi; ++p) {
     const auto j = static_cast<std::int64_t>(P.cols[p]);
     design_axpy(F, j, P.weight(p) * design_dot(F, j, v), q);
@@ -212,7 +216,7 @@ std::int64_t pcg(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
                  const AlsOptions& o, Precond&& precond) {
   const std::int64_t d = F.d();
   // r = b - A u, b = X^T W y (one pass)
-  w.r = -P.lambda * w.u;
+  for (std::int64_t l = 0; l < d; ++l) w.r[l] = -P.lam(l, F.k) * w.u[l];
   w.b.setZero();
   for (std::int64_t p = P.lo; p < P.hi; ++p) {
     const auto j = static_cast<std::int64_t>(P.cols[p]);
@@ -253,7 +257,7 @@ template <class T, class I>
 std::int64_t solve_cg(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w,
                       const AlsOptions& o) {
   // Jacobi: diag(X^T W X) + lambda
-  w.diag.setConstant(P.lambda);
+  for (std::int64_t l = 0; l < F.d(); ++l) w.diag[l] = P.lam(l, F.k);
   for (std::int64_t p = P.lo; p < P.hi; ++p) {
     const auto j = static_cast<std::int64_t>(P.cols[p]);
     const T* x = F.V + j * F.k;
@@ -291,7 +295,7 @@ std::int64_t solve_sketch(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsW
   }
   w.gram.setZero();
   w.gram.template selfadjointView<Eigen::Lower>().rankUpdate(w.sk.transpose());
-  w.gram.diagonal().array() += P.lambda;
+  for (std::int64_t l = 0; l < d; ++l) w.gram(l, l) += P.lam(l, F.k);
   Eigen::LLT<ColMat<T>> llt(w.gram.template selfadjointView<Eigen::Lower>());
   if (llt.info() != Eigen::Success) {  // sketch rank-deficient and lambda = 0: exact solve
     singular = solve_exact(F, P, w);
@@ -343,7 +347,9 @@ AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, 
             continue;
           }
           ++info.rows;
-          P.lambda = static_cast<T>(o.reg * (o.reg_by_count ? static_cast<double>(P.s()) : 1.0));
+          const double scale = o.reg_by_count ? static_cast<double>(P.s()) : 1.0;
+          P.lambda = static_cast<T>(o.reg * scale);
+          P.lambda_bias = static_cast<T>((o.bias_reg >= 0 ? o.bias_reg : o.reg) * scale);
           AlsSolver s = o.solver;
           if (s == AlsSolver::automatic)
             s = P.s() <= detail::auto_exact_max(d) ? AlsSolver::cholesky : AlsSolver::cg;
