@@ -116,5 +116,19 @@ CsrView<T, I> csr_view(const py::array& indptr, const py::array& indices, const 
                        static_cast<const T*>(data.data()), n_rows, n_cols};
 }
 
+/// CSR arrays passed from Python as a tuple (indptr, indices, data, n_rows, n_cols).
+struct CsrArrays {
+  py::array indptr, indices, data;
+  std::int64_t n_rows = 0, n_cols = 0;
+};
+
+inline CsrArrays unpack_csr(const py::tuple& t, const char* name) {
+  if (t.size() != 5)
+    throw type_error(std::string(name) +
+                     ": expected a CSR tuple (indptr, indices, data, n_rows, n_cols)");
+  return {t[0].cast<py::array>(), t[1].cast<py::array>(), t[2].cast<py::array>(),
+          t[3].cast<std::int64_t>(), t[4].cast<std::int64_t>()};
+}
+
 }  // namespace bind
 }  // namespace sparsketch

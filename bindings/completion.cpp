@@ -17,6 +17,7 @@
 namespace py = pybind11;
 using namespace sparsketch;
 namespace bind = sparsketch::bind;
+using Csr = bind::CsrArrays;
 
 namespace {
 
@@ -43,18 +44,6 @@ T* opt_out(const py::object& o, std::int64_t n, const char* name) {
   return bind::mutable_data<T>(a, name);
 }
 
-// (indptr, indices, data, n_rows, n_cols)
-struct Csr {
-  py::array indptr, indices, data;
-  std::int64_t n_rows, n_cols;
-};
-
-Csr unpack(const py::tuple& t) {
-  if (t.size() != 5) throw type_error("R: expected a CSR tuple");
-  return {t[0].cast<py::array>(), t[1].cast<py::array>(), t[2].cast<py::array>(),
-          t[3].cast<std::int64_t>(), t[4].cast<std::int64_t>()};
-}
-
 AlsSolver parse_solver(const std::string& s) {
   if (s == "cholesky") return AlsSolver::cholesky;
   if (s == "cg") return AlsSolver::cg;
@@ -69,7 +58,7 @@ py::dict als_half_step_py(const py::tuple& r_t, const py::object& weights, const
                           bool reg_by_count, const std::string& solver, double cg_tol,
                           std::int64_t cg_max_iter, std::int64_t sketch_factor,
                           std::int64_t sketch_nnz, std::uint64_t seed, int n_threads) {
-  const Csr r = unpack(r_t);
+  const Csr r = bind::unpack_csr(r_t, "R");
   AlsOptions o;
   o.reg = reg;
   o.bias_reg = bias_reg;
@@ -113,7 +102,7 @@ py::dict als_half_step_py(const py::tuple& r_t, const py::object& weights, const
 double residuals_py(const py::tuple& r_t, const py::array& U, const py::array& V,
                     const py::object& b, const py::object& c, double mu, const py::object& weights,
                     const py::object& out, int n_threads) {
-  const Csr r = unpack(r_t);
+  const Csr r = bind::unpack_csr(r_t, "R");
   if (U.ndim() != 2 || V.ndim() != 2 || U.shape(0) != r.n_rows || V.shape(0) != r.n_cols ||
       U.shape(1) != V.shape(1))
     throw type_error("U, V: expected shapes (n_rows, k) and (n_cols, k)");
@@ -137,7 +126,7 @@ double residuals_py(const py::tuple& r_t, const py::array& U, const py::array& V
 
 void sddmm_py(const py::tuple& s_t, bool scale, const py::array& U, const py::array& V,
               py::array& out, int n_threads) {
-  const Csr s = unpack(s_t);
+  const Csr s = bind::unpack_csr(s_t, "S");
   if (U.ndim() != 2 || V.ndim() != 2 || U.shape(0) != s.n_rows || V.shape(0) != s.n_cols ||
       U.shape(1) != V.shape(1))
     throw type_error("U, V: expected shapes (n_rows, k) and (n_cols, k)");
@@ -156,7 +145,7 @@ void sddmm_py(const py::tuple& s_t, bool scale, const py::array& U, const py::ar
 }
 
 void spmm_py(const py::tuple& a_t, const py::array& X, py::array& Y, int n_threads) {
-  const Csr a = unpack(a_t);
+  const Csr a = bind::unpack_csr(a_t, "A");
   if (X.ndim() != 2 || X.shape(0) != a.n_cols || Y.ndim() != 2 || Y.shape(0) != a.n_rows ||
       Y.shape(1) != X.shape(1))
     throw type_error("X, out: expected shapes (n_cols, c) and (n_rows, c)");

@@ -16,19 +16,9 @@
 
 namespace py = pybind11;
 using namespace sparsketch;
+using bind::CsrArrays;
 
 namespace {
-
-struct CsrArrays {
-  py::array indptr, indices, data;
-  std::int64_t n_rows, n_cols;
-};
-
-CsrArrays unpack(const py::tuple& t, const char* name) {
-  if (t.size() != 5) throw type_error(std::string(name) + ": expected a CSR tuple");
-  return {t[0].cast<py::array>(), t[1].cast<py::array>(), t[2].cast<py::array>(),
-          t[3].cast<std::int64_t>(), t[4].cast<std::int64_t>()};
-}
 
 template <class T, class I>
 py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const SpgemmOptions& o,
@@ -82,11 +72,11 @@ py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const 
 py::tuple spgemm_py(const py::tuple& a_t, const py::tuple& b_t, py::object m_t, bool sort_indices,
                     int n_threads, std::int64_t top_k, py::object threshold,
                     const py::object& memory_limit) {
-  const CsrArrays a = unpack(a_t, "A"), b = unpack(b_t, "B");
+  const CsrArrays a = bind::unpack_csr(a_t, "A"), b = bind::unpack_csr(b_t, "B");
   CsrArrays mm{};
   const CsrArrays* m = nullptr;
   if (!m_t.is_none()) {
-    mm = unpack(m_t.cast<py::tuple>(), "mask");
+    mm = bind::unpack_csr(m_t.cast<py::tuple>(), "mask");
     m = &mm;
   }
   SpgemmOptions o;
