@@ -151,6 +151,18 @@ def as_float_vector(x, n: int, name: str, dtype=None) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype if dtype is not None else x.dtype)
 
 
+def as_float_matrix(x, n_rows: int, name: str) -> np.ndarray:
+    """A finite 2-D float matrix with n_rows rows (no copy when it already is one)."""
+    x = as_float_array(x, name)
+    if x.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got {x.ndim}-D")
+    if x.shape[0] != n_rows:
+        raise ValueError(f"{name}: expected {n_rows} rows, got {x.shape[0]}")
+    if not all_finite(x):
+        raise ValueError(f"{name}: contains NaN or Inf")
+    return x
+
+
 def check_float(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
     """A finite real number (bool rejected), optionally >= (or >, with strict) minimum."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,

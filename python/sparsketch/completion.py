@@ -492,14 +492,12 @@ class MatrixCompletion:
                                         self.row_bias_ if p["biases"] else None,
                                         self.col_bias_ if p["biases"] else None, self.mean_,
                                         None, None, p["n_threads"])
-        lam_r = p["reg"] * (R.row_counts() if p["reg_scaling"] == "count" else 1.0)
-        lam_c = p["reg"] * (self._RT.row_counts() if p["reg_scaling"] == "count" else 1.0)
-        br = 1.0 if p["bias_reg"] is None or p["reg"] == 0 else p["bias_reg"] / p["reg"]
-        if p["bias_reg"] is not None and p["reg"] == 0:  # lambda for biases from scratch
-            lam_rb = p["bias_reg"] * (R.row_counts() if p["reg_scaling"] == "count" else 1.0)
-            lam_cb = p["bias_reg"] * (self._RT.row_counts() if p["reg_scaling"] == "count" else 1.0)
-        else:
-            lam_rb, lam_cb = br * lam_r, br * lam_c
+        count = p["reg_scaling"] == "count"
+        cnt_r = R.row_counts() if count else 1.0
+        cnt_c = self._RT.row_counts() if count else 1.0
+        bias_reg = p["reg"] if p["bias_reg"] is None else p["bias_reg"]
+        lam_r, lam_c = p["reg"] * cnt_r, p["reg"] * cnt_c
+        lam_rb, lam_cb = bias_reg * cnt_r, bias_reg * cnt_c
         pen = float(np.sum(lam_r * np.sum(self.row_factors_.astype(np.float64) ** 2, axis=1)
                            + lam_rb * self.row_bias_.astype(np.float64) ** 2))
         pen += float(np.sum(lam_c * np.sum(self.col_factors_.astype(np.float64) ** 2, axis=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validation import all_finite, as_float_array, is_sparse, prepare_matrix, resolve_n_threads
+from ._validation import as_float_array, as_float_matrix, is_sparse, prepare_matrix, resolve_n_threads
 
 __all__ = ["sddmm", "spmm"]
 
@@ -16,17 +16,6 @@ __all__ = ["sddmm", "spmm"]
 def _csr_tuple(A, dtype):
     return (A.indptr, A.indices, np.ascontiguousarray(A.data, dtype=dtype), A.shape[0],
             A.shape[1])
-
-
-def _dense(x, name, rows, dtype=None):
-    x = as_float_array(x, name)
-    if x.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array, got {x.ndim}-D")
-    if x.shape[0] != rows:
-        raise ValueError(f"{name}: expected {rows} rows, got {x.shape[0]}")
-    if not all_finite(x):
-        raise ValueError(f"{name}: contains NaN or Inf")
-    return x
 
 
 def sddmm(S, U, V, *, n_threads=None):
@@ -63,8 +52,8 @@ def sddmm(S, U, V, *, n_threads=None):
     nt = resolve_n_threads(n_threads)
     A = prepare_matrix(S, "S")
     m, n = A.shape
-    U = _dense(U, "U", m)
-    V = _dense(V, "V", n)
+    U = as_float_matrix(U, m, "U")
+    V = as_float_matrix(V, n, "V")
     if U.shape[1] != V.shape[1]:
         raise ValueError(f"V: expected {U.shape[1]} columns (as U), got {V.shape[1]}")
     dt = np.result_type(A.dtype, U.dtype, V.dtype)
@@ -108,7 +97,7 @@ def spmm(A, X, *, n_threads=None):
     X = as_float_array(X, "X")
     vec = X.ndim == 1
     X2 = X[:, None] if vec else X
-    X2 = _dense(X2, "X", n)
+    X2 = as_float_matrix(X2, n, "X")
     dt = np.result_type(B.dtype, X2.dtype)
     Xc = np.ascontiguousarray(X2, dtype=dt)
     out = np.empty((m, Xc.shape[1]), dtype=dt)
