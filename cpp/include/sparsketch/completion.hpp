@@ -15,7 +15,8 @@
 /// same call on the transposed matrix with the roles of U and V swapped.
 ///
 /// Solvers per row (d = k or k + 1 unknowns, s = |Omega_i| observations):
-///   - cholesky: G = X^T W X + lambda I formed in tiles, LLT; O(s d^2 + d^3). Exact.
+///   - cholesky: G = X^T W X + lambda I formed in tiles by a register-blocked kernel, LLT;
+///     O(s d^2 + d^3). Exact.
 ///   - cg: conjugate gradients on the normal equations without forming G, Jacobi
 ///     preconditioner, warm-started from the current factors; stops when the residual has
 ///     dropped by cg_tol relative to its warm-start value (an adaptive, inexact-Newton style
@@ -30,8 +31,11 @@
 ///     condition number does not limit the solution's accuracy), then preconditioned CG with the
 ///     same stopping rule; O(s d) per iteration plus O(d^3) for the preconditioner. The full
 ///     Gram matrix X^T X is never formed.
-///   - automatic: cholesky when s <= auto_exact_max(d) (few observations: exact and cheap, and
-///     never NaN), else cg.
+///   - automatic: per row, cholesky or cg by auto_prefers_exact (tiny rows and rows too large
+///     to pack exactly, the others by a flop model).
+/// The iterative solvers first copy a row's design rows into a contiguous per-thread buffer when
+/// it fits (AlsWork::kPackBytes), so each iteration is two dense matrix-vector products on L2-
+/// resident data instead of a new gather of rows of V.
 /// Rows without observations get u = 0. A singular system (reg = 0 and s < d) is solved in the
 /// minimum-norm sense (complete orthogonal decomposition), never producing NaN.
 ///
@@ -83,10 +87,17 @@ struct AlsStepInfo {
 
 namespace detail {
 
-/// Rows with at most this many observations are solved exactly by the automatic solver: for
-/// s <= 2 d the Gram matrix costs no more than a few CG iterations.
-inline std::int64_t auto_exact_max(std::int64_t d) {
-  return 2 * d;
+/// The automatic solver's choice for a row of s observations and d unknowns. Exact when the
+/// row is tiny (s <= 8: exact, cheap and never NaN), when its design does not fit the packing
+/// buffer (large rows: forming G reads the gathered rows once at compute-bound speed, while
+/// every CG iteration would stream them from memory again), or when a cost model favours it:
+/// G + LLT cost s d^2 / 2 + d^3 / 3 multiply-adds, CG about 8 iterations of 2 s d (the
+/// measured average on MovieLens-shaped problems is 5-7). For k = 64 most rows go to CG; for
+/// k <= ~20 most go to Cholesky.
+inline bool auto_prefers_exact(std::int64_t s, std::int64_t d, bool packable) {
+  if (s <= 8 || !packable) return true;
+  const double sd = static_cast<double>(s), dd = static_cast<double>(d);
+  return sd * dd * dd / 2 + dd * dd * dd / 3 <= 16.0 * sd * dd;
 }
 
 template <class T>
@@ -107,19 +118,90 @@ struct FixedSide {
   std::int64_t d() const { return k + (own_bias ? 1 : 0); }
 };
 
+/// Register-blocked Gram update G += X^T X, lower triangle only: X is a row-major tile (s x kp,
+/// leading dimension kp), G column-major kp x kp, kp a multiple of kGramLanes<T>. Each block of
+/// kGramLanes rows (one 64-byte SIMD register of T) by kGramCols columns of G is accumulated in
+/// registers over the whole tile, so the tile is read from L1 once per block and nothing is
+/// packed. Measured on the reference machine (AVX-512, k = 64, 128-row tiles, one core): 110
+/// GFlop/s against 81 for Eigen's rankUpdate on the same tile.
+template <class T>
+inline constexpr int kGramLanes = static_cast<int>(64 / sizeof(T));
+inline constexpr int kGramCols = 8;
+
+template <class T>
+inline void gram_block(const T* X, std::int64_t kp, std::int64_t s, std::int64_t a0,
+                       std::int64_t b0, T* G) {
+  constexpr int A = kGramLanes<T>;
+  constexpr int B = kGramCols;
+  T acc[B][A];
+  for (int bb = 0; bb < B; ++bb)
+    for (int aa = 0; aa < A; ++aa) acc[bb][aa] = T(0);
+  for (std::int64_t p = 0; p < s; ++p) {
+    const T* x = X + p * kp;
+#pragma GCC unroll 8
+    for (int bb = 0; bb < B; ++bb) {
+      const T xb = x[b0 + bb];
+#pragma GCC unroll 16
+      for (int aa = 0; aa < A; ++aa) acc[bb][aa] += xb * x[a0 + aa];
+    }
+  }
+  for (int bb = 0; bb < B; ++bb) {
+    T* g = G + (b0 + bb) * kp + a0;
+    for (int aa = 0; aa < A; ++aa) g[aa] += acc[bb][aa];
+  }
+}
+
+template <class T>
+void gram_update(const T* X, std::int64_t kp, std::int64_t s, T* G) {
+  constexpr int A = kGramLanes<T>;
+  for (std::int64_t a0 = 0; a0 < kp; a0 += A)
+    for (std::int64_t b0 = 0; b0 < a0 + A; b0 += kGramCols) gram_block(X, kp, s, a0, b0, G);
+}
+
+/// Rows of the fixed factor matrix are gathered in observation order; prefetching the row
+/// kPrefetch observations ahead hides most of the cache-miss latency (the item factors of a
+/// large problem do not fit in the last-level cache).
+inline constexpr std::int64_t kPrefetch = 12;
+template <class T>
+inline void prefetch_row(const T* x, std::int64_t k) {
+  const char* c = reinterpret_cast<const char*>(x);
+  const std::int64_t bytes = k * static_cast<std::int64_t>(sizeof(T));
+#if defined(__GNUC__) || defined(__clang__)
+  for (std::int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 3);
+#else
+  (void)c;
+  (void)bytes;
+#endif
+}
+
 /// Per-thread workspace.
 template <class T>
 struct AlsWork {
   static constexpr std::int64_t kTile = 128;
   RowMat<T> tile, sk;
-  ColMat<T> gram;
-  Vec<T> ty, u, r, z, p, q, diag, b;
-  void resize(std::int64_t d, std::int64_t sketch_rows) {
-    if (tile.cols() != d) {
-      tile.resize(kTile, d);
+  ColMat<T> gram, gff, chol;  ///< d x d system; kp x kp factor block (gram_update); L
+  Vec<T> ty, u, r, z, p, q, diag, b, xsum, lam;
+  RowMat<T> pack;       ///< the row's design sqrt(w) X (s x d), when s <= pack.rows()
+  Vec<T> py, pt;        ///< sqrt(w) y and scratch, same length
+  bool packed = false;  ///< pack holds the current row's design
+  std::int64_t kp = 0;  ///< k rounded up to a multiple of kGramLanes<T>
+  /// Rows of at most this many bytes of design are packed for the iterative solvers.
+  static constexpr std::int64_t kPackBytes = 256 * 1024;
+  void resize(std::int64_t k, std::int64_t d, std::int64_t sketch_rows) {
+    if (gram.cols() != d) {
+      kp = (k + kGramLanes<T> - 1) / kGramLanes<T> * kGramLanes<T>;
+      tile = RowMat<T>::Zero(kTile, kp);  // columns k..kp stay zero
       ty.resize(kTile);
       gram.resize(d, d);
-      for (Vec<T>* v : {&u, &r, &z, &p, &q, &diag, &b}) v->resize(d);
+      chol.resize(d, d);
+      gff.resize(kp, kp);
+      xsum.resize(kp);
+      for (Vec<T>* v : {&u, &r, &z, &p, &q, &diag, &b, &lam}) v->resize(d);
+      const std::int64_t rows =
+          std::max<std::int64_t>(1, kPackBytes / (d * static_cast<std::int64_t>(sizeof(T))));
+      pack.resize(rows, d);
+      py.resize(rows);
+      pt.resize(rows);
     }
     if (sketch_rows > 0 && (sk.rows() != sketch_rows || sk.cols() != d)) sk.resize(sketch_rows, d);
   }
@@ -163,33 +245,57 @@ void design_axpy(const FixedSide<T>& F, std::int64_t j, T a, T* out) {
   if (F.own_bias) out[F.k] += a;
 }
 
-/// Exact solve: G = X^T W X + lambda I in tiles of kTile observations (G += T^T T), rhs
-/// X^T W y; LLT, or the minimum-norm solution when G is singular.
+/// Exact solve: G = X^T W X + lambda I, the factor block by gram_update over tiles of kTile
+/// observations (rows sqrt(w_p) x_j, zero-padded to kp columns), the bias row and the rhs
+/// X^T W y accumulated while the tile is filled; LLT, or the minimum-norm solution when G is
+/// singular.
 template <class T, class I>
 bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w) {
   const std::int64_t d = F.d();
-  w.gram.setZero();
+  const std::int64_t k = F.k;
+  const std::int64_t kp = w.kp;
+  w.gff.setZero();
   w.b.setZero();
+  w.xsum.setZero();
+  T wsum = T(0);
+  T* bb = w.b.data();
+  T* xs = w.xsum.data();
   for (std::int64_t t0 = P.lo; t0 < P.hi; t0 += AlsWork<T>::kTile) {
     const std::int64_t nt = std::min<std::int64_t>(AlsWork<T>::kTile, P.hi - t0);
     for (std::int64_t e = 0; e < nt; ++e) {
       const std::int64_t p = t0 + e;
       const auto j = static_cast<std::int64_t>(P.cols[p]);
-      const T sw = std::sqrt(P.weight(p));
-      const T* x = F.V + j * F.k;
-      T* row = w.tile.data() + e * d;
-      for (std::int64_t l = 0; l < F.k; ++l) row[l] = sw * x[l];
-      if (F.own_bias) row[F.k] = sw;
-      w.ty[e] = sw * target(F, P, p);
+      const T wt = P.weight(p);
+      const T sw = P.w ? std::sqrt(wt) : T(1);
+      const T wy = wt * target(F, P, p);
+      const T* x = F.V + j * k;
+      if (p + kPrefetch < P.hi)
+        prefetch_row(F.V + static_cast<std::int64_t>(P.cols[p + kPrefetch]) * k, k);
+      T* row = w.tile.data() + e * kp;
+      for (std::int64_t l = 0; l < k; ++l) {
+        row[l] = sw * x[l];
+        bb[l] += wy * x[l];
+      }
+      if (F.own_bias) {
+        for (std::int64_t l = 0; l < k; ++l) xs[l] += wt * x[l];
+        bb[k] += wy;
+        wsum += wt;
+      }
     }
-    auto Tt = w.tile.topRows(nt);
-    w.gram.template selfadjointView<Eigen::Lower>().rankUpdate(Tt.transpose());  // G += T^T T
-    w.b.noalias() += Tt.transpose() * w.ty.head(nt);                             // b += T^T y
+    gram_update(w.tile.data(), kp, nt, w.gff.data());
+  }
+  w.gram.topLeftCorner(k, k).template triangularView<Eigen::Lower>() = w.gff.topLeftCorner(k, k);
+  if (F.own_bias) {
+    w.gram.row(k).head(k) = w.xsum.head(k).transpose();
+    w.gram(k, k) = wsum;
   }
   for (std::int64_t l = 0; l < d; ++l) w.gram(l, l) += P.lam(l, F.k);
-  Eigen::LLT<ColMat<T>> llt(w.gram.template selfadjointView<Eigen::Lower>());
+  w.chol.template triangularView<Eigen::Lower>() = w.gram;
+  Eigen::LLT<Eigen::Ref<ColMat<T>>> llt(w.chol);  // in place: no allocation per row
   if (llt.info() == Eigen::Success) {
-    w.u = llt.solve(w.b);
+    w.u = w.b;
+    llt.matrixL().solveInPlace(w.u);
+    llt.matrixU().solveInPlace(w.u);
     if (w.u.allFinite()) return false;
   }
   const ColMat<T> G = w.gram.template selfadjointView<Eigen::Lower>();
@@ -199,14 +305,44 @@ bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
   return true;
 }
 
-/// q = (X^T W X + lambda I) v, and (if rhs) b = X^T W y in the same pass.
+/// q = (X^T W X + lambda I) v.
 template <class T, class I>
-void normal_apply(const FixedSide<T>& F, const RowProblem<T, I>& P, const T* v, T* q) {
-  const std::int64_t d = F.d();
-  for (std::int64_t l = 0; l < d; ++l) q[l] = P.lam(l, F.k) * v[l];
+void normal_apply(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w, const Vec<T>& v,
+                  Vec<T>& q) {
+  if (w.packed) {  // two contiguous matrix-vector products on the packed design
+    const auto X = w.pack.topRows(P.s());
+    w.pt.head(P.s()).noalias() = X * v;
+    q.noalias() = X.transpose() * w.pt.head(P.s());
+    q += w.lam.cwiseProduct(v);
+    return;
+  }
+  q = w.lam.cwiseProduct(v);
   for (std::int64_t p = P.lo; p < P.hi; ++p) {
     const auto j = static_cast<std::int64_t>(P.cols[p]);
-    design_axpy(F, j, P.weight(p) * design_dot(F, j, v), q);
+    design_axpy(F, j, P.weight(p) * design_dot(F, j, v.data()), q.data());
+  }
+}
+
+/// Copies the row's design rows sqrt(w_p) [x_j, 1] and sqrt(w_p) y_p into w.pack / w.py when
+/// they fit (then every CG iteration streams a contiguous block from L2 instead of gathering
+/// rows of V again), and sets the ridge weights w.lam.
+template <class T, class I>
+void prepare_row(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w) {
+  const std::int64_t d = F.d();
+  const std::int64_t k = F.k;
+  for (std::int64_t l = 0; l < d; ++l) w.lam[l] = P.lam(l, k);
+  w.packed = P.s() <= w.pack.rows();
+  if (!w.packed) return;
+  for (std::int64_t p = P.lo; p < P.hi; ++p) {
+    const auto j = static_cast<std::int64_t>(P.cols[p]);
+    if (p + kPrefetch < P.hi)
+      prefetch_row(F.V + static_cast<std::int64_t>(P.cols[p + kPrefetch]) * k, k);
+    const T sw = P.w ? std::sqrt(P.weight(p)) : T(1);
+    const T* x = F.V + j * k;
+    T* row = w.pack.data() + (p - P.lo) * d;
+    for (std::int64_t l = 0; l < k; ++l) row[l] = sw * x[l];
+    if (F.own_bias) row[k] = sw;
+    w.py[p - P.lo] = sw * target(F, P, p);
   }
 }
 
@@ -216,13 +352,23 @@ std::int64_t pcg(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
                  const AlsOptions& o, Precond&& precond) {
   const std::int64_t d = F.d();
   // r = b - A u, b = X^T W y (one pass)
-  for (std::int64_t l = 0; l < d; ++l) w.r[l] = -P.lam(l, F.k) * w.u[l];
-  w.b.setZero();
-  for (std::int64_t p = P.lo; p < P.hi; ++p) {
-    const auto j = static_cast<std::int64_t>(P.cols[p]);
-    const T wy = P.weight(p) * target(F, P, p);
-    design_axpy(F, j, wy - P.weight(p) * design_dot(F, j, w.u.data()), w.r.data());
-    design_axpy(F, j, wy, w.b.data());
+  if (w.packed) {
+    const std::int64_t s = P.s();
+    const auto X = w.pack.topRows(s);
+    w.b.noalias() = X.transpose() * w.py.head(s);
+    w.pt.head(s) = w.py.head(s);
+    w.pt.head(s).noalias() -= X * w.u;
+    w.r.noalias() = X.transpose() * w.pt.head(s);
+    w.r -= w.lam.cwiseProduct(w.u);
+  } else {
+    w.r = -w.lam.cwiseProduct(w.u);
+    w.b.setZero();
+    for (std::int64_t p = P.lo; p < P.hi; ++p) {
+      const auto j = static_cast<std::int64_t>(P.cols[p]);
+      const T wy = P.weight(p) * target(F, P, p);
+      design_axpy(F, j, wy - P.weight(p) * design_dot(F, j, w.u.data()), w.r.data());
+      design_axpy(F, j, wy, w.b.data());
+    }
   }
   const double bnorm = static_cast<double>(w.b.norm());
   const double floor = 10.0 * static_cast<double>(std::numeric_limits<T>::epsilon()) *
@@ -236,7 +382,7 @@ std::int64_t pcg(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
   double rz = static_cast<double>(w.r.dot(w.z));
   std::int64_t it = 0;
   while (it < max_iter) {
-    normal_apply(F, P, w.p.data(), w.q.data());
+    normal_apply(F, P, w, w.p, w.q);
     const double pq = static_cast<double>(w.p.dot(w.q));
     if (!(pq > 0)) break;  // exact solution reached (p = 0) or rounding
     const T alpha = static_cast<T>(rz / pq);
@@ -257,8 +403,13 @@ template <class T, class I>
 std::int64_t solve_cg(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w,
                       const AlsOptions& o) {
   // Jacobi: diag(X^T W X) + lambda
-  for (std::int64_t l = 0; l < F.d(); ++l) w.diag[l] = P.lam(l, F.k);
-  for (std::int64_t p = P.lo; p < P.hi; ++p) {
+  prepare_row(F, P, w);
+  if (w.packed) {
+    w.diag = w.pack.topRows(P.s()).colwise().squaredNorm().transpose() + w.lam;
+  } else {
+    w.diag = w.lam;
+  }
+  for (std::int64_t p = P.lo; !w.packed && p < P.hi; ++p) {
     const auto j = static_cast<std::int64_t>(P.cols[p]);
     const T* x = F.V + j * F.k;
     const T wt = P.weight(p);
@@ -278,19 +429,22 @@ std::int64_t solve_sketch(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsW
   const std::int64_t zeta = std::max<std::int64_t>(1, std::min(o.sketch_nnz, ms));
   const T scale = T(1) / std::sqrt(static_cast<T>(zeta));
   const CounterRng rng(o.seed, StreamTag::completion_sketch);
+  prepare_row(F, P, w);
   w.sk.setZero();
   for (std::int64_t p = P.lo; p < P.hi; ++p) {
     const auto j = static_cast<std::int64_t>(P.cols[p]);
-    const T* x = F.V + j * F.k;
-    const T sw = std::sqrt(P.weight(p)) * scale;
+    // packed rows already carry sqrt(w) and the bias coordinate
+    const T* x = w.packed ? w.pack.data() + (p - P.lo) * d : F.V + j * F.k;
+    const std::int64_t len = w.packed ? d : F.k;
+    const T sw = (w.packed ? T(1) : std::sqrt(P.weight(p))) * scale;
     for (std::int64_t z = 0; z < zeta; ++z) {
       const std::uint64_t bits = rng.bits64(static_cast<std::uint64_t>(p * zeta + z));
       const auto h =
           static_cast<std::int64_t>(((bits >> 32) * static_cast<std::uint64_t>(ms)) >> 32);
       const T a = (bits & 1u) ? -sw : sw;
       T* row = w.sk.data() + h * d;
-      for (std::int64_t l = 0; l < F.k; ++l) row[l] += a * x[l];
-      if (F.own_bias) row[F.k] += a;
+      for (std::int64_t l = 0; l < len; ++l) row[l] += a * x[l];
+      if (!w.packed && F.own_bias) row[F.k] += a;
     }
   }
   w.gram.setZero();
@@ -327,7 +481,7 @@ AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, 
 #pragma omp parallel num_threads(nt) if (nt > 1 && R.nnz() * d > 100000)
   {
     detail::AlsWork<T> w;
-    w.resize(d, o.solver == AlsSolver::sketch ? o.sketch_factor * d : 0);
+    w.resize(k, d, o.solver == AlsSolver::sketch ? o.sketch_factor * d : 0);
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t blk = 0; blk < nb; ++blk)
       ex.run([&] {
@@ -352,7 +506,8 @@ AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, 
           P.lambda_bias = static_cast<T>((o.bias_reg >= 0 ? o.bias_reg : o.reg) * scale);
           AlsSolver s = o.solver;
           if (s == AlsSolver::automatic)
-            s = P.s() <= detail::auto_exact_max(d) ? AlsSolver::cholesky : AlsSolver::cg;
+            s = detail::auto_prefers_exact(P.s(), d, P.s() <= w.pack.rows()) ? AlsSolver::cholesky
+                                                                             : AlsSolver::cg;
           if (s == AlsSolver::sketch && P.s() <= o.sketch_factor * d)
             s = AlsSolver::cholesky;  // the sketch would not be smaller than the row
           for (std::int64_t l = 0; l < k; ++l) w.u[l] = ui[l];
