@@ -103,9 +103,10 @@ def lp_distortion(A, SA, p, rng, n_dirs=2000) -> float:
     return float(max(ratio.max(), 1.0 / ratio.min()) - 1.0)
 
 
-def ridge_rows(indptr, indices, data, F, other_bias, mu, reg, by_count, biases):
+def ridge_rows(indptr, indices, data, F, other_bias, mu, reg, by_count, biases, weights=None):
     """Independent reference of one ALS half-step: for each CSR row, the ridge solution
-    (X^T X + lambda I)^-1 X^T y by numpy.linalg.solve, X = [F[cols], 1], y = r - mu - c[cols]."""
+    (X^T W X + lambda I)^-1 X^T W y by numpy.linalg.solve, X = [F[cols], 1],
+    y = r - mu - c[cols], W = diag(weights) (identity when None)."""
     m = len(indptr) - 1
     k = F.shape[1]
     d = k + (1 if biases else 0)
@@ -122,8 +123,9 @@ def ridge_rows(indptr, indices, data, F, other_bias, mu, reg, by_count, biases):
         y = data[lo:hi].astype(np.float64) - mu
         if other_bias is not None:
             y = y - other_bias[cols]
+        W = np.ones(hi - lo) if weights is None else weights[lo:hi].astype(np.float64)
         lam = reg * ((hi - lo) if by_count else 1.0)
-        u = np.linalg.solve(X.T @ X + lam * np.eye(d), X.T @ y)
+        u = np.linalg.solve(X.T @ (W[:, None] * X) + lam * np.eye(d), X.T @ (W * y))
         U[i] = u[:k]
         if biases:
             b[i] = u[k]

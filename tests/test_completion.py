@@ -347,27 +347,6 @@ def test_kernels_bad_input(rng):
         sparsketch.spmm([[1.0]], np.ones((1, 1)))
 
 
-def _weighted_ridge(indptr, indices, data, w, F, c, mu, reg, biases):
-    """numpy reference of one weighted half-step: (X^T W X + lambda_i I)^-1 X^T W y per row,
-    lambda_i = reg * |Omega_i|, X = [F[cols], 1], y = r - mu - c[cols]."""
-    m, k = len(indptr) - 1, F.shape[1]
-    U, b = np.zeros((m, k)), np.zeros(m)
-    for i in range(m):
-        lo, hi = indptr[i], indptr[i + 1]
-        if hi == lo:
-            continue
-        cols = indices[lo:hi]
-        X = F[cols].astype(np.float64)
-        if biases:
-            X = np.hstack([X, np.ones((hi - lo, 1))])
-        y = data[lo:hi].astype(np.float64) - mu - c[cols]
-        W = w[lo:hi].astype(np.float64)
-        u = np.linalg.solve(X.T @ (W[:, None] * X) + reg * (hi - lo) * np.eye(X.shape[1]),
-                            X.T @ (W * y))
-        U[i], b[i] = u[:k], (u[k] if biases else 0.0)
-    return U, b
-
-
 @pytest.mark.parametrize("solver", ["cholesky", "cg", "sketch", "auto"])
 @pytest.mark.parametrize("dtype,k,big", [(np.float64, 37, 1500), (np.float32, 21, 3600)])
 def test_half_step_every_solver_row_size_and_rank(solver, dtype, k, big, rng):
@@ -387,7 +366,7 @@ def test_half_step_every_solver_row_size_and_rank(solver, dtype, k, big, rng):
     data = (3.0 + np.einsum("ij,ij->i", truth[rows], V[indices]) + c[indices]
             + 0.1 * rng.standard_normal(indices.size)).astype(dtype)
     w = rng.uniform(0.2, 1.0, indices.size).astype(dtype)
-    U_ref, b_ref = _weighted_ridge(indptr, indices, data, w, V, c, 3.0, 0.01, True)
+    U_ref, b_ref = ridge_rows(indptr, indices, data, V, c, 3.0, 0.01, True, True, weights=w)
     U = np.zeros((len(lens), k), dtype=dtype)
     b = np.zeros(len(lens), dtype=dtype)
     from sparsketch import _core
