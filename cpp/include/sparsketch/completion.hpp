@@ -408,13 +408,12 @@ std::int64_t solve_cg(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<
     w.diag = w.pack.topRows(P.s()).colwise().squaredNorm().transpose() + w.lam;
   } else {
     w.diag = w.lam;
-  }
-  for (std::int64_t p = P.lo; !w.packed && p < P.hi; ++p) {
-    const auto j = static_cast<std::int64_t>(P.cols[p]);
-    const T* x = F.V + j * F.k;
-    const T wt = P.weight(p);
-    for (std::int64_t l = 0; l < F.k; ++l) w.diag[l] += wt * x[l] * x[l];
-    if (F.own_bias) w.diag[F.k] += wt;
+    for (std::int64_t p = P.lo; p < P.hi; ++p) {
+      const T* x = F.V + static_cast<std::int64_t>(P.cols[p]) * F.k;
+      const T wt = P.weight(p);
+      for (std::int64_t l = 0; l < F.k; ++l) w.diag[l] += wt * x[l] * x[l];
+      if (F.own_bias) w.diag[F.k] += wt;
+    }
   }
   for (std::int64_t l = 0; l < F.d(); ++l)
     if (!(w.diag[l] > 0)) w.diag[l] = T(1);
