@@ -161,6 +161,53 @@ void spmm_py(const py::tuple& a_t, const py::array& X, py::array& Y, int n_threa
   });
 }
 
+std::int64_t gibbs_half_step_py(const py::tuple& r_t, const py::array& V, double mu, double alpha,
+                                const py::array& Lambda, const py::array& mean, py::array& U,
+                                std::uint64_t seed, int n_threads) {
+  const Csr r = bind::unpack_csr(r_t, "R");
+  if (U.ndim() != 2 || U.shape(0) != r.n_rows)
+    throw type_error("U: expected shape (" + std::to_string(r.n_rows) + ", k)");
+  const std::int64_t k = U.shape(1);
+  if (V.ndim() != 2 || V.shape(0) != r.n_cols || V.shape(1) != k)
+    throw type_error("V: expected shape (" + std::to_string(r.n_cols) + ", " + std::to_string(k) +
+                     ")");
+  return bind::dispatch_float_index(
+      r.data, r.indices, "R.data", "R.indices", [&](auto st, auto it) {
+        using T = typename decltype(st)::type;
+        using I = typename decltype(it)::type;
+        const auto R = bind::csr_view<T, I>(r.indptr, r.indices, r.data, r.n_rows, r.n_cols);
+        const T* v = opt_in<T>(V, r.n_cols * k, "V");
+        const T* lam = opt_in<T>(Lambda, k * k, "Lambda");
+        const T* mu0 = opt_in<T>(mean, k, "mean");
+        T* u = opt_out<T>(U, r.n_rows * k, "U");
+        py::gil_scoped_release release;
+        return gibbs_half_step<T, I>(R, v, k, static_cast<T>(mu), alpha, lam, mu0, seed, u,
+                                     n_threads);
+      });
+}
+
+py::tuple normal_wishart_draw_py(const py::array& F, double beta0, const py::array& z_a,
+                                 const py::array& chi2, const py::array& z_mu) {
+  if (F.ndim() != 2 || F.shape(0) < 1) throw type_error("F: expected a non-empty (N, k) array");
+  const std::int64_t N = F.shape(0), k = F.shape(1);
+  const double* za = opt_in<double>(z_a, k * k, "z_a");
+  const double* c2 = opt_in<double>(chi2, k, "chi2");
+  const double* zm = opt_in<double>(z_mu, k, "z_mu");
+  return bind::dispatch_float(F, "F", [&](auto st) -> py::tuple {
+    using T = typename decltype(st)::type;
+    const T* f = opt_in<T>(F, N * k, "F");
+    py::array_t<T> Lam({k, k});
+    py::array_t<T> mu(k);
+    T* lp = Lam.mutable_data();
+    T* mp = mu.mutable_data();
+    {
+      py::gil_scoped_release release;
+      normal_wishart_draw<T>(f, N, k, beta0, za, c2, zm, lp, mp);
+    }
+    return py::tuple(py::make_tuple(mu, Lam));
+  });
+}
+
 // Standard normals N(0, 1) for element i of a C-order array: CounterRng(seed,
 // completion_init).normal(offset + i), so the values do not depend on the thread count.
 void standard_normal_py(py::array& out, std::uint64_t seed, std::uint64_t offset, int n_threads) {
@@ -186,6 +233,15 @@ void bind_completion(py::module_& m) {
         py::arg("cg_max_iter"), py::arg("sketch_factor"), py::arg("sketch_nnz"), py::arg("seed"),
         py::arg("n_threads"),
         "One ALS half-step in place on U (and own_bias); returns solver diagnostics.");
+  m.def("normal_wishart_draw", &normal_wishart_draw_py, py::arg("F"), py::arg("beta0"),
+        py::arg("z_a"), py::arg("chi2"), py::arg("z_mu"),
+        "(mean, Lambda) of F's rows from their Normal-Wishart posterior (BPMF), randomness "
+        "given: z_a (k x k standard normals), chi2 (k chi-square draws), z_mu (k normals).");
+  m.def("gibbs_half_step", &gibbs_half_step_py, py::arg("R"), py::arg("V"), py::arg("mu"),
+        py::arg("alpha"), py::arg("Lambda"), py::arg("mean"), py::arg("U"), py::arg("seed"),
+        py::arg("n_threads"),
+        "One BPMF Gibbs half-step: draws every row of U (in place) from its conditional "
+        "posterior; returns the number of rows that needed a diagonal shift.");
   m.def("completion_residuals", &residuals_py, py::arg("R"), py::arg("U"), py::arg("V"),
         py::arg("row_bias"), py::arg("col_bias"), py::arg("mu"), py::arg("weights"), py::arg("out"),
         py::arg("n_threads"),

@@ -130,3 +130,28 @@ def ridge_rows(indptr, indices, data, F, other_bias, mu, reg, by_count, biases, 
         if biases:
             b[i] = u[k]
     return U, b
+
+
+def normal_wishart_posterior_draw(F, beta0, z_a, chi2, z_mu):
+    """NumPy reference of one BPMF hyperparameter draw (Salakhutdinov & Mnih 2008, eq. 14,
+    mu_0 = 0, W_0 = I) given the Bartlett variates: Lambda = (L A)(L A)^T with L = chol(W*),
+    A = diag(sqrt(chi2)) + strictly-lower part of z_a; mean = mu* + chol((beta0+N) Lambda)^{-T}
+    z_mu."""
+    F = np.asarray(F, dtype=np.float64)
+    N, k = F.shape
+    fbar = F.mean(axis=0)
+    S = np.cov(F, rowvar=False, bias=True) * N if N > 1 else np.zeros((k, k))
+    W = np.linalg.inv(np.eye(k) + S + beta0 * N / (beta0 + N) * np.outer(fbar, fbar))
+    L = np.linalg.cholesky((W + W.T) / 2)
+    A = np.tril(z_a, -1) + np.diag(np.sqrt(chi2))
+    Lam = (L @ A) @ (L @ A).T
+    C = np.linalg.cholesky((beta0 + N) * Lam)
+    mean = N * fbar / (beta0 + N) + np.linalg.solve(C.T, z_mu)
+    return mean, Lam
+
+
+def gaussian_row_posterior(X, y, alpha, Lam, mean):
+    """Mean and covariance of u | y for y ~ N(X u, I / alpha), u ~ N(mean, Lam^{-1})."""
+    P = Lam + alpha * X.T @ X
+    cov = np.linalg.inv(P)
+    return cov @ (alpha * X.T @ y + Lam @ mean), cov

@@ -42,3 +42,16 @@ def test_movielens_100k_rank50():
     base_rmse = float(np.sqrt(np.mean((base - r[te]) ** 2)))
     assert rmse <= 0.915, rmse
     assert rmse < base_rmse - 0.005, (rmse, base_rmse)
+
+
+def test_movielens_100k_bayesian_rank50_reaches_0_900():
+    # The target: test RMSE <= 0.900 at rank 50 on the seeded 90/10 split. BPMF with
+    # the paper's settings (alpha 2, beta0 2, nu0 = rank, W0 = I), 10 burn-in sweeps and 100
+    # averaged samples measured 0.8947 (seed 0) and 0.8957-0.8964 (seeds 1-3).
+    (u, i, r, shape), split = _load()
+    tr, te = split(len(r), seed=0)
+    m = sparsketch.BayesianMatrixCompletion(50, n_samples=100, burn_in=10, seed=0)
+    m.fit((u[tr], i[tr], r[tr]), shape=shape)
+    p = np.clip(m.predict(u[te], i[te]), 1, 5)
+    rmse = float(np.sqrt(np.mean((p - r[te]) ** 2)))
+    assert rmse <= 0.900, rmse

@@ -84,6 +84,15 @@ def _movielens(point, threads, res):
         return m.predict(u[te], i[te]), m.n_iter_
     t, (p, its) = _timed(ours)
     out["sparsketch ALS (auto)"] = dict(time=t, rmse=_rmse(p, r[te], clip), iterations=its)
+
+    def bayes():
+        m = sparsketch.BayesianMatrixCompletion(k, n_samples=100, burn_in=10, seed=0,
+                                                n_threads=threads)
+        m.fit((u[tr], i[tr], r[tr]), shape=shape)
+        return m.predict(u[te], i[te])
+    t, p = _timed(bayes)
+    out["sparsketch BPMF (Gibbs, 10 + 100 sweeps)"] = dict(time=t, rmse=_rmse(p, r[te], clip),
+                                                           iterations=110)
     try:
         import cmfrec
         import pandas as pd

@@ -14,7 +14,8 @@ C++17 kernels (Eigen + OpenMP) behind a NumPy/SciPy-style API. Available now:
   top-k per row).
 - :class:`MatrixCompletion`, :func:`complete` -- matrix completion by alternating minimization
   with exact, CG and sketch-preconditioned per-row solves; :func:`sddmm`, :func:`spmm` --
-  the sparse x dense kernels behind it.
+  the sparse x dense kernels behind it; :class:`BayesianMatrixCompletion` -- Bayesian
+  matrix factorization (BPMF) by Gibbs sampling.
 
 Runtime helpers: :func:`show_config`, :func:`get_num_threads`, :func:`set_num_threads`,
 :func:`get_cmake_dir` (for C++ projects: ``find_package(sparsketch CONFIG REQUIRED)``).
@@ -25,6 +26,7 @@ from __future__ import annotations
 from . import exceptions
 from ._config import get_cmake_dir, get_include, get_num_threads, set_num_threads, show_config
 from ._core import build_info as _build_info
+from .bayesian_completion import BayesianMatrixCompletion
 from .completion import CompletionResult, MatrixCompletion, complete
 from .fwht import fwht
 from .leverage import leverage_scores, lewis_weights, sensitivities
@@ -41,6 +43,7 @@ __version__: str = _build_info()["version"]
 __all__ = [
     "__version__",
     "exceptions",
+    "BayesianMatrixCompletion",
     "complete",
     "CompletionResult",
     "MatrixCompletion",

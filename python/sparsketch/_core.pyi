@@ -65,6 +65,15 @@ def als_half_step(
     reg: float, bias_reg: float, reg_by_count: bool, solver: str, cg_tol: float, cg_max_iter: int,
     sketch_factor: int, sketch_nnz: int, seed: int, n_threads: int,
 ) -> dict[str, int]: ...
+def normal_wishart_draw(
+    F: npt.NDArray[np.floating[Any]], beta0: float, z_a: npt.NDArray[np.float64],
+    chi2: npt.NDArray[np.float64], z_mu: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]: ...
+def gibbs_half_step(
+    R: tuple[Any, ...], V: npt.NDArray[np.floating[Any]], mu: float, alpha: float,
+    Lambda: npt.NDArray[np.floating[Any]], mean: npt.NDArray[np.floating[Any]],
+    U: npt.NDArray[np.floating[Any]], seed: int, n_threads: int,
+) -> int: ...
 def completion_residuals(
     R: tuple[Any, ...], U: npt.NDArray[np.floating[Any]], V: npt.NDArray[np.floating[Any]],
     row_bias: npt.NDArray[np.floating[Any]] | None,

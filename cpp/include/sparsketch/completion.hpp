@@ -245,13 +245,11 @@ void design_axpy(const FixedSide<T>& F, std::int64_t j, T a, T* out) {
   if (F.own_bias) out[F.k] += a;
 }
 
-/// Exact solve: G = X^T W X + lambda I, the factor block by gram_update over tiles of kTile
-/// observations (rows sqrt(w_p) x_j, zero-padded to kp columns), the bias row and the rhs
-/// X^T W y accumulated while the tile is filled; LLT, or the minimum-norm solution when G is
-/// singular.
+/// Accumulates, over tiles of kTile observations (rows sqrt(w_p) x_j, zero-padded to kp
+/// columns), the factor block of X^T W X into w.gff by gram_update (lower triangle), X^T W y
+/// into w.b, the bias row's sums w_p x_j into w.xsum (own_bias only); returns sum_p w_p.
 template <class T, class I>
-bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w) {
-  const std::int64_t d = F.d();
+T accumulate_normal_equations(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w) {
   const std::int64_t k = F.k;
   const std::int64_t kp = w.kp;
   w.gff.setZero();
@@ -284,6 +282,16 @@ bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
     }
     gram_update(w.tile.data(), kp, nt, w.gff.data());
   }
+  return wsum;
+}
+
+/// Exact solve: G = X^T W X + lambda I (accumulate_normal_equations), LLT, or the
+/// minimum-norm solution when G is singular.
+template <class T, class I>
+bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w) {
+  const std::int64_t d = F.d();
+  const std::int64_t k = F.k;
+  const T wsum = accumulate_normal_equations(F, P, w);
   w.gram.topLeftCorner(k, k).template triangularView<Eigen::Lower>() = w.gff.topLeftCorner(k, k);
   if (F.own_bias) {
     w.gram.row(k).head(k) = w.xsum.head(k).transpose();
@@ -457,6 +465,22 @@ std::int64_t solve_sketch(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsW
   return pcg(F, P, w, o, [&](const Vec<T>& r, Vec<T>& z) { z = llt.solve(r); });
 }
 
+/// x[l] += N(0, 1) draw at position first + l of rng, l < n (normal_pair for aligned pairs).
+template <class T>
+void add_normals(const CounterRng& rng, std::uint64_t first, std::int64_t n, T* x) {
+  std::int64_t l = 0;
+  if (first & 1u) {
+    x[l++] += static_cast<T>(rng.normal(first));
+  }
+  for (; l + 1 < n; l += 2) {
+    double a, b;
+    rng.normal_pair((first + static_cast<std::uint64_t>(l)) >> 1, a, b);
+    x[l] += static_cast<T>(a);
+    x[l + 1] += static_cast<T>(b);
+  }
+  if (l < n) x[l] += static_cast<T>(rng.normal(first + static_cast<std::uint64_t>(l)));
+}
+
 }  // namespace detail
 
 /// One ALS half-step: for every row i of R (CSR, m x n, sorted or not, no duplicates assumed
@@ -539,6 +563,160 @@ AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, 
     total.iterations += b.iterations;
     total.singular_rows += b.singular_rows;
   }
+  return total;
+}
+
+/// One draw of the hyperparameters (mean, Lambda) of the rows of F (N x k, row-major) from
+/// their Normal-Wishart conditional posterior (BPMF, Salakhutdinov and Mnih 2008, eq. 14, with
+/// mu_0 = 0 and W_0 = I):
+///
+///   W* = (I + N S + beta0 N / (beta0 + N) fbar fbar^T)^{-1},  Lambda ~ Wishart(W*, nu0 + N),
+///   mean ~ N(N fbar / (beta0 + N), ((beta0 + N) Lambda)^{-1}),
+///
+/// fbar the mean row and S the (biased) covariance of the rows, accumulated in double about
+/// fbar. The randomness comes in as arguments (drawn by the caller's seeded generator): the
+/// Wishart draw uses the Bartlett decomposition W* = L L^T, Lambda = (L A)(L A)^T with A lower
+/// triangular, A_ll = sqrt(chi2[l]) (chi2[l] ~ chi-square(nu0 + N - l)) and A_lj = z_a[l k + j]
+/// for j < l (standard normals; the rest of z_a is ignored); mean = N fbar / (beta0 + N) +
+/// C^{-T} z_mu with C C^T = (beta0 + N) Lambda. O(N k^2 + k^3), single-threaded (k x k algebra
+/// is far below any threading threshold; the N k^2 scatter is one pass over F). Writes Lambda
+/// (k x k, symmetric) and mean (k) in T.
+template <class T>
+void normal_wishart_draw(const T* F, std::int64_t N, std::int64_t k, double beta0,
+                         const double* z_a, const double* chi2, const double* z_mu, T* Lambda,
+                         T* mean) {
+  using M = Eigen::MatrixXd;
+  using V = Eigen::VectorXd;
+  if (N < 1 || k < 1) throw value_error("normal_wishart_draw: empty factor matrix");
+  const Eigen::Map<const detail::RowMat<T>> Fm(F, N, k);
+  const V fbar = Fm.template cast<double>().colwise().mean().transpose();
+  M S = M::Zero(k, k);
+  constexpr std::int64_t kRows = 256;
+  detail::RowMat<double> block(kRows, k);
+  for (std::int64_t r0 = 0; r0 < N; r0 += kRows) {
+    const std::int64_t nr = std::min(kRows, N - r0);
+    block.topRows(nr) = Fm.middleRows(r0, nr).template cast<double>().rowwise() - fbar.transpose();
+    S.selfadjointView<Eigen::Lower>().rankUpdate(block.topRows(nr).transpose());
+  }
+  const double n = static_cast<double>(N);
+  M w_inv = M::Identity(k, k);
+  w_inv += S.selfadjointView<Eigen::Lower>();
+  w_inv.noalias() += (beta0 * n / (beta0 + n)) * fbar * fbar.transpose();
+  M W = w_inv.llt().solve(M::Identity(k, k));
+  W = (W + W.transpose()).eval() / 2;
+  Eigen::LLT<M> lw(W);
+  if (lw.info() != Eigen::Success)
+    throw std::runtime_error("normal_wishart_draw: the Wishart scale is not positive definite");
+  M A = M::Zero(k, k);
+  for (std::int64_t l = 0; l < k; ++l) {
+    A(l, l) = std::sqrt(chi2[l]);
+    for (std::int64_t j = 0; j < l; ++j) A(l, j) = z_a[l * k + j];
+  }
+  const M LA = lw.matrixL() * A;
+  M Lam = LA * LA.transpose();
+  Lam = (Lam + Lam.transpose()).eval() / 2;
+  Eigen::LLT<M> lc((beta0 + n) * Lam);
+  if (lc.info() != Eigen::Success)
+    throw std::runtime_error("normal_wishart_draw: the drawn precision is not positive definite");
+  V mu = Eigen::Map<const V>(z_mu, k);
+  lc.matrixU().solveInPlace(mu);
+  mu += (n / (beta0 + n)) * fbar;
+  for (std::int64_t l = 0; l < k * k; ++l) Lambda[l] = static_cast<T>(Lam.data()[l]);
+  for (std::int64_t l = 0; l < k; ++l) mean[l] = static_cast<T>(mu[l]);
+}
+
+/// One Gibbs half-step of Bayesian probabilistic matrix factorization (BPMF: Salakhutdinov and
+/// Mnih, "Bayesian probabilistic matrix factorization using Markov chain Monte Carlo", ICML
+/// 2008, eqs. 12-13). Given V (n x k, row-major), the observation precision alpha and the
+/// Gaussian prior N(mean, Lambda^{-1}) of the rows (Lambda k x k symmetric positive definite),
+/// draws every row of U (m x k, row-major) from its conditional posterior
+///
+///   U[i, :] ~ N(P_i^{-1} (alpha X^T y + Lambda mean), P_i^{-1}),  P_i = Lambda + alpha X^T X,
+///   X = V[Omega_i, :],  y = R[i, Omega_i] - mu.
+///
+/// With P_i = L L^T the draw is L^{-T} (L^{-1} rhs + z), z ~ N(0, I): one LLT and two
+/// triangular solves per row, O(s k^2 + k^3). X^T X is formed by the same register-blocked
+/// tile kernel as the exact ALS solver. z[l] is the standard normal at position i k + l of the
+/// counter stream (seed, completion_gibbs), so the draws are bitwise identical for any thread
+/// count. Rows without observations are drawn from the prior. Should P_i fail to factor in
+/// floating point (it is positive definite in exact arithmetic), a diagonal shift of
+/// 1e-6 * trace(P_i) / k, growing tenfold per retry, is added; the number of such rows is
+/// returned.
+template <class T, class I>
+std::int64_t gibbs_half_step(const CsrView<T, I>& R, const T* V, std::int64_t k, T mu, double alpha,
+                             const T* Lambda, const T* mean, std::uint64_t seed, T* U,
+                             int n_threads) {
+  if (k < 1) throw value_error("rank: must be >= 1, got " + std::to_string(k));
+  if (!(alpha > 0) || !std::isfinite(alpha))
+    throw value_error("alpha: must be a finite positive number");
+  using detail::ColMat;
+  using detail::Vec;
+  const Eigen::Map<const ColMat<T>> Lam(Lambda, k, k);  // symmetric: either layout
+  const Eigen::Map<const Vec<T>> mu0(mean, k);
+  const Vec<T> lam_mean = Lam * mu0;
+  const detail::FixedSide<T> F{V, k, nullptr, false, mu};
+  const std::int64_t m = R.n_rows;
+  const int nt = resolve_threads(n_threads);
+  const T a = static_cast<T>(alpha);
+  const CounterRng rng(seed, StreamTag::completion_gibbs);
+  constexpr std::int64_t kBlock = 64;
+  const std::int64_t nb = n_blocks(m, kBlock);
+  std::vector<std::int64_t> jittered(static_cast<std::size_t>(nb), 0);
+  ExceptionCapture ex;
+#pragma omp parallel num_threads(nt) if (nt > 1 && (R.nnz() + m) * k > 100000)
+  {
+    detail::AlsWork<T> w;
+    w.resize(k, k, 0);
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t blk = 0; blk < nb; ++blk)
+      ex.run([&] {
+        const std::int64_t i1 = std::min(m, (blk + 1) * kBlock);
+        for (std::int64_t i = blk * kBlock; i < i1; ++i) {
+          const detail::RowProblem<T, I> P{R.indices,
+                                           R.values,
+                                           nullptr,
+                                           static_cast<std::int64_t>(R.indptr[i]),
+                                           static_cast<std::int64_t>(R.indptr[i + 1]),
+                                           T(0),
+                                           T(0)};
+          if (P.s() > 0) {
+            detail::accumulate_normal_equations(F, P, w);
+            w.gram.template triangularView<Eigen::Lower>() = a * w.gff.topLeftCorner(k, k) + Lam;
+            w.b = a * w.b + lam_mean;
+          } else {
+            w.gram.template triangularView<Eigen::Lower>() = Lam;
+            w.b = lam_mean;
+          }
+          T shift = T(0);
+          for (int attempt = 0;; ++attempt) {
+            w.chol.template triangularView<Eigen::Lower>() = w.gram;
+            if (shift > T(0)) w.chol.diagonal().array() += shift;
+            Eigen::LLT<Eigen::Ref<ColMat<T>>> llt(w.chol);
+            if (llt.info() == Eigen::Success) {
+              w.u = w.b;
+              llt.matrixL().solveInPlace(w.u);
+              detail::add_normals(rng, static_cast<std::uint64_t>(i * k), k, w.u.data());
+              llt.matrixU().solveInPlace(w.u);
+              if (w.u.allFinite()) break;
+            }
+            if (attempt == 6)
+              throw std::runtime_error("gibbs_half_step: the posterior precision of row " +
+                                       std::to_string(i) + " is not positive definite");
+            if (attempt == 0) {
+              ++jittered[static_cast<std::size_t>(blk)];
+              shift = static_cast<T>(1e-6) * std::abs(w.gram.diagonal().sum()) / static_cast<T>(k) +
+                      std::numeric_limits<T>::min();
+            } else {
+              shift *= T(10);
+            }
+          }
+          std::copy(w.u.data(), w.u.data() + k, U + i * k);
+        }
+      });
+  }
+  ex.rethrow();
+  std::int64_t total = 0;
+  for (std::int64_t j : jittered) total += j;
   return total;
 }
 

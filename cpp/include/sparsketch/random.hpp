@@ -60,12 +60,13 @@ enum class StreamTag : std::uint64_t {
   sketch_rows = 2,
   sketch_gaussian = 3,
   sketch_hash = 4,
-  jl_gaussian = 5,     ///< Johnson-Lindenstrauss matrix of approximate leverage scores
-  sample_uniform = 6,  ///< row sampling (Poisson inclusion / inverse-CDF draws)
-  volume_uniform = 7,  ///< projection-DPP (volume) sampling draws
-  sparse_wht = 8,      ///< sparse WHT: re-indexing matrices and offsets
+  jl_gaussian = 5,        ///< Johnson-Lindenstrauss matrix of approximate leverage scores
+  sample_uniform = 6,     ///< row sampling (Poisson inclusion / inverse-CDF draws)
+  volume_uniform = 7,     ///< projection-DPP (volume) sampling draws
+  sparse_wht = 8,         ///< sparse WHT: re-indexing matrices and offsets
   completion_sketch = 9,  ///< matrix completion: per-row sparse sign sketches
   completion_init = 10,   ///< matrix completion: Gaussian test matrices and random factors
+  completion_gibbs = 11,  ///< Bayesian matrix completion: per-row posterior draws
 };
 
 /// A counter-based stream: block(i) = Philox4x32-10(counter = {i_lo, i_hi, tag_lo, tag_hi},
@@ -129,6 +130,20 @@ class CounterRng {
     const double r = std::sqrt(-2.0 * std::log(u1));
     const double t = 6.283185307179586476925286766559 * u2;
     return (i & 1u) ? r * std::sin(t) : r * std::cos(t);
+  }
+
+  /// The standard normals for elements 2j and 2j + 1 (normal(2j), normal(2j + 1)) from one
+  /// Philox block and one logarithm.
+  void normal_pair(std::uint64_t j, double& even, double& odd) const noexcept {
+    const auto b = block(j);
+    const std::uint64_t w1 = (static_cast<std::uint64_t>(b[1]) << 32) | b[0];
+    const std::uint64_t w2 = (static_cast<std::uint64_t>(b[3]) << 32) | b[2];
+    const double u1 = static_cast<double>((w1 >> 11) + 1) * 0x1.0p-53;
+    const double u2 = static_cast<double>(w2 >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    const double t = 6.283185307179586476925286766559 * u2;
+    even = r * std::cos(t);
+    odd = r * std::sin(t);
   }
 
  private:
