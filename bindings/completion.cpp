@@ -57,9 +57,11 @@ py::dict als_half_step_py(const py::tuple& r_t, const py::object& weights, const
                           const py::object& own_bias, double reg, double bias_reg,
                           bool reg_by_count, const std::string& solver, double cg_tol,
                           std::int64_t cg_max_iter, std::int64_t sketch_factor,
-                          std::int64_t sketch_nnz, std::uint64_t seed, int n_threads) {
+                          std::int64_t sketch_nnz, std::uint64_t seed, int n_threads,
+                          bool compute_sse) {
   const Csr r = bind::unpack_csr(r_t, "R");
   AlsOptions o;
+  o.compute_sse = compute_sse;
   o.reg = reg;
   o.bias_reg = bias_reg;
   o.reg_by_count = reg_by_count;
@@ -96,6 +98,7 @@ py::dict als_half_step_py(const py::tuple& r_t, const py::object& weights, const
   d["sketch_rows"] = info.sketch_rows;
   d["iterations"] = info.iterations;
   d["singular_rows"] = info.singular_rows;
+  d["sse"] = info.sse;
   return d;
 }
 
@@ -231,8 +234,9 @@ void bind_completion(py::module_& m) {
         py::arg("other_bias"), py::arg("mu"), py::arg("U"), py::arg("own_bias"), py::arg("reg"),
         py::arg("bias_reg"), py::arg("reg_by_count"), py::arg("solver"), py::arg("cg_tol"),
         py::arg("cg_max_iter"), py::arg("sketch_factor"), py::arg("sketch_nnz"), py::arg("seed"),
-        py::arg("n_threads"),
-        "One ALS half-step in place on U (and own_bias); returns solver diagnostics.");
+        py::arg("n_threads"), py::arg("compute_sse") = false,
+        "One ALS half-step in place on U (and own_bias); returns solver diagnostics (and, with "
+        "compute_sse, the residual sum of squares at the new factors as 'sse').");
   m.def("normal_wishart_draw", &normal_wishart_draw_py, py::arg("F"), py::arg("beta0"),
         py::arg("z_a"), py::arg("chi2"), py::arg("z_mu"),
         "(mean, Lambda) of F's rows from their Normal-Wishart posterior (BPMF), randomness "

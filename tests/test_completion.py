@@ -348,13 +348,13 @@ def test_kernels_bad_input(rng):
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg", "sketch", "auto"])
-@pytest.mark.parametrize("dtype,k,big", [(np.float64, 37, 1500), (np.float32, 21, 3600)])
+@pytest.mark.parametrize("dtype,k,big", [(np.float64, 37, 3600), (np.float32, 21, 12500)])
 def test_half_step_every_solver_row_size_and_rank(solver, dtype, k, big, rng):
     # Rows of 1 .. `big` observations: `big` exceeds the per-thread packing buffer of the
-    # iterative solvers (256 KiB of design: 862 rows at d = 38 in float64, 3120 at d = 22 in
+    # iterative solvers (1 MiB of design: 3449 rows at d = 38 in float64, 11915 at d = 22 in
     # float32), so the packed and the streaming code paths and the Gram kernel's padding
     # (k not a multiple of the SIMD width) are all exercised, with IRLS-like weights.
-    n = 4000
+    n = big + 500
     lens = [1, 3, 9, 40, 300, 900, big]
     indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
     indices = np.concatenate([np.sort(rng.choice(n, s, replace=False)) for s in lens])
@@ -379,3 +379,16 @@ def test_half_step_every_solver_row_size_and_rank(solver, dtype, k, big, rng):
     scale = max(1.0, np.abs(U_ref).max())
     assert np.abs(U - U_ref).max() <= tol * scale, (solver, np.abs(U - U_ref).max())
     assert np.abs(b - b_ref).max() <= tol * scale
+    # compute_sse: the weighted residual sum of squares at the new factors, against NumPy's
+    info = _core.als_half_step((indptr, indices, data, len(lens), n), w, V, c, 3.0, U, b, 0.01,
+                               -1.0, True, solver, 1e-6 if dtype == np.float64 else 1e-4, 0, 4,
+                               4, 7, 2, True)
+    r64 = (data.astype(np.float64) - 3.0 - c[indices] - b[rows]
+           - np.einsum("ij,ij->i", U[rows].astype(np.float64), V[indices].astype(np.float64)))
+    sse = float(np.sum(w * r64 ** 2))
+    # exact rows use y'Wy - 2u'b + u'Gu: cancellation against y'Wy (here ~ 10 x the sse)
+    # costs ~ eps * y'Wy; float32 G and b carry ~1e-6 relative rounding on top (measured:
+    # 3e-16 and 1.2e-7 of y'Wy)
+    yy = float(np.sum(w * (data.astype(np.float64) - 3.0 - c[indices]) ** 2))
+    assert abs(info["sse"] - sse) <= (1e-10 if dtype == np.float64 else 1e-5) * yy, \
+        (info["sse"], sse, yy)

@@ -63,8 +63,8 @@ def als_half_step(
     V: npt.NDArray[np.floating[Any]], other_bias: npt.NDArray[np.floating[Any]] | None,
     mu: float, U: npt.NDArray[np.floating[Any]], own_bias: npt.NDArray[np.floating[Any]] | None,
     reg: float, bias_reg: float, reg_by_count: bool, solver: str, cg_tol: float, cg_max_iter: int,
-    sketch_factor: int, sketch_nnz: int, seed: int, n_threads: int,
-) -> dict[str, int]: ...
+    sketch_factor: int, sketch_nnz: int, seed: int, n_threads: int, compute_sse: bool = ...,
+) -> dict[str, Any]: ...
 def normal_wishart_draw(
     F: npt.NDArray[np.floating[Any]], beta0: float, z_a: npt.NDArray[np.float64],
     chi2: npt.NDArray[np.float64], z_mu: npt.NDArray[np.float64],

@@ -187,8 +187,11 @@ class MatrixCompletion:
         gradients stopping at a residual reduction ``cg_tol`` (adaptive: the accuracy tightens
         as ALS converges); O(s k) per CG step. ``"sketch"``: conjugate gradients preconditioned
         by a sparse sign sketch of the row's design matrix (the nearly-linear-time approach of
-        Gu et al. 2023); never forms the Gram matrix. ``"auto"``: exact for rows with at most
-        2 (k + 1) observations (never NaN), CG otherwise.
+        Gu et al. 2023); never forms the Gram matrix; rows no longer than their sketch
+        (``sketch_factor * (k + 1)`` observations) are solved as by ``"auto"``. ``"auto"``: per
+        row, exact for rows of at most 8 observations (never NaN), for rows whose design does
+        not fit a 1 MiB per-thread buffer (one compute-bound pass beats re-reading them at
+        every CG step) and where a flop model favours it (small k); CG otherwise.
     max_iter : int, default 15
         ALS iterations (each = one row and one column half-step).
     tol : float, default 1e-4
@@ -481,17 +484,22 @@ class MatrixCompletion:
         delta = p["huber_delta"] if p["huber_delta"] is not None else max(1.345 * scale, floor)
         return np.minimum(1.0, delta / np.maximum(a, floor)).astype(p["dtype"])
 
-    def _half_step(self, R, weights, V, other_bias, U, own_bias, p, seed, solver=None):
+    def _half_step(self, R, weights, V, other_bias, U, own_bias, p, seed, solver=None,
+                   compute_sse=False):
         return _core.als_half_step(
             R.tuple(), weights, V, other_bias, self.mean_, U, own_bias, p["reg"],
-            -1.0 if p["bias_reg"] is None else p["bias_reg"], p["reg_scaling"] == "count", solver or p["solver"], p["cg_tol"], 0,
-            p["sketch_factor"], p["sketch_nnz"], seed, p["n_threads"])
+            -1.0 if p["bias_reg"] is None else p["bias_reg"], p["reg_scaling"] == "count",
+            solver or p["solver"], p["cg_tol"], 0, p["sketch_factor"], p["sketch_nnz"], seed,
+            p["n_threads"], compute_sse)
 
-    def _objective(self, R, p):
-        ss = _core.completion_residuals(R.tuple(), self.row_factors_, self.col_factors_,
-                                        self.row_bias_ if p["biases"] else None,
-                                        self.col_bias_ if p["biases"] else None, self.mean_,
-                                        None, None, p["n_threads"])
+    def _objective(self, R, p, ss=None):
+        """(residual sum of squares, objective) at the current factors; ss: the residual sum
+        of squares when already known (returned by the column half-step)."""
+        if ss is None:
+            ss = _core.completion_residuals(R.tuple(), self.row_factors_, self.col_factors_,
+                                            self.row_bias_ if p["biases"] else None,
+                                            self.col_bias_ if p["biases"] else None,
+                                            self.mean_, None, None, p["n_threads"])
         count = p["reg_scaling"] == "count"
         cnt_r = R.row_counts() if count else 1.0
         cnt_c = self._RT.row_counts() if count else 1.0
@@ -520,8 +528,12 @@ class MatrixCompletion:
             w = self._weights(R, U, V, b, c, p)
             i1 = self._half_step(R, w, V, c, U, b, p, derive_seed(self.seed_, 2 + 2 * gi))
             wT = None if w is None else self._weights(self._RT, V, U, c, b, p)
-            i2 = self._half_step(self._RT, wT, U, b, V, c, p, derive_seed(self.seed_, 3 + 2 * gi))
-            ss, obj = self._objective(R, p)
+            # l2: the column half-step returns the residual sum of squares at the new factors
+            # (from each column's normal equations or packed residual), saving a pass over R
+            l2 = w is None
+            i2 = self._half_step(self._RT, wT, U, b, V, c, p, derive_seed(self.seed_, 3 + 2 * gi),
+                                 compute_sse=l2)
+            ss, obj = self._objective(R, p, i2["sse"] if l2 else None)
             elapsed = time.perf_counter() - t0
             rec = {"iteration": gi + 1, "train_rmse": math.sqrt(ss / R.nnz), "objective": obj,
                    "val_rmse": None, "time": elapsed,

@@ -31,11 +31,13 @@
 ///     condition number does not limit the solution's accuracy), then preconditioned CG with the
 ///     same stopping rule; O(s d) per iteration plus O(d^3) for the preconditioner. The full
 ///     Gram matrix X^T X is never formed.
+///     Rows with s <= sketch_factor * d (no smaller than their sketch) take the automatic
+///     choice instead.
 ///   - automatic: per row, cholesky or cg by auto_prefers_exact (tiny rows and rows too large
 ///     to pack exactly, the others by a flop model).
 /// The iterative solvers first copy a row's design rows into a contiguous per-thread buffer when
-/// it fits (AlsWork::kPackBytes), so each iteration is two dense matrix-vector products on L2-
-/// resident data instead of a new gather of rows of V.
+/// it fits (AlsWork::kPackBytes = 1 MiB, the L2 size of the reference machine), so each iteration
+/// is two dense matrix-vector products on L2- resident data instead of a new gather of rows of V.
 /// Rows without observations get u = 0. A singular system (reg = 0 and s < d) is solved in the
 /// minimum-norm sense (complete orthogonal decomposition), never producing NaN.
 ///
@@ -73,6 +75,8 @@ struct AlsOptions {
   std::int64_t sketch_nnz = 4;     ///< nonzeros per observation in the sparse sign sketch
   std::uint64_t seed = 0;          ///< sketch signs and rows
   int n_threads = 0;
+  /// Also return the weighted residual sum of squares of the solved rows (AlsStepInfo::sse).
+  bool compute_sse = false;
 };
 
 /// Diagnostics of one half-step.
@@ -83,6 +87,11 @@ struct AlsStepInfo {
   std::int64_t sketch_rows = 0;    ///< solved by sketch-preconditioned CG
   std::int64_t iterations = 0;     ///< CG iterations, summed over rows
   std::int64_t singular_rows = 0;  ///< minimum-norm fallbacks
+  /// With compute_sse: sum over rows of sum_p w_p (y_p - x_p . u)^2 at the new u (exact rows:
+  /// y^T W y - 2 u^T X^T W y + u^T X^T W X u from the normal equations, in double, clamped at
+  /// 0; iterative rows: from the residual vector). Summed per fixed row block, then in block
+  /// order: the same for any thread count.
+  double sse = 0.0;
 };
 
 namespace detail {
@@ -183,10 +192,11 @@ struct AlsWork {
   Vec<T> ty, u, r, z, p, q, diag, b, xsum, lam;
   RowMat<T> pack;       ///< the row's design sqrt(w) X (s x d), when s <= pack.rows()
   Vec<T> py, pt;        ///< sqrt(w) y and scratch, same length
+  double yy = 0.0;      ///< y^T W y of the row (accumulate_normal_equations)
   bool packed = false;  ///< pack holds the current row's design
   std::int64_t kp = 0;  ///< k rounded up to a multiple of kGramLanes<T>
   /// Rows of at most this many bytes of design are packed for the iterative solvers.
-  static constexpr std::int64_t kPackBytes = 256 * 1024;
+  static constexpr std::int64_t kPackBytes = 1024 * 1024;
   void resize(std::int64_t k, std::int64_t d, std::int64_t sketch_rows) {
     if (gram.cols() != d) {
       kp = (k + kGramLanes<T> - 1) / kGramLanes<T> * kGramLanes<T>;
@@ -256,6 +266,7 @@ T accumulate_normal_equations(const FixedSide<T>& F, const RowProblem<T, I>& P, 
   w.b.setZero();
   w.xsum.setZero();
   T wsum = T(0);
+  double yy = 0.0;
   T* bb = w.b.data();
   T* xs = w.xsum.data();
   for (std::int64_t t0 = P.lo; t0 < P.hi; t0 += AlsWork<T>::kTile) {
@@ -265,7 +276,9 @@ T accumulate_normal_equations(const FixedSide<T>& F, const RowProblem<T, I>& P, 
       const auto j = static_cast<std::int64_t>(P.cols[p]);
       const T wt = P.weight(p);
       const T sw = P.w ? std::sqrt(wt) : T(1);
-      const T wy = wt * target(F, P, p);
+      const T y = target(F, P, p);
+      const T wy = wt * y;
+      yy += static_cast<double>(wy) * static_cast<double>(y);
       const T* x = F.V + j * k;
       if (p + kPrefetch < P.hi)
         prefetch_row(F.V + static_cast<std::int64_t>(P.cols[p + kPrefetch]) * k, k);
@@ -282,6 +295,7 @@ T accumulate_normal_equations(const FixedSide<T>& F, const RowProblem<T, I>& P, 
     }
     gram_update(w.tile.data(), kp, nt, w.gff.data());
   }
+  w.yy = yy;
   return wsum;
 }
 
@@ -311,6 +325,37 @@ bool solve_exact(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
   w.u = cod.solve(w.b);
   if (!w.u.allFinite()) w.u.setZero();
   return true;
+}
+
+/// Weighted residual sum of squares of row P at w.u, after a solve. exact: from the normal
+/// equations left in w.gram (lower, ridge included), w.b and w.yy; else from the packed design
+/// (one matrix-vector product on L2-resident data) or a pass over the row.
+template <class T, class I>
+double row_sse(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w, bool exact) {
+  if (exact) {
+    w.q.noalias() = w.gram.template selfadjointView<Eigen::Lower>() * w.u;
+    double quad = 0.0, lin = 0.0;
+    for (std::int64_t l = 0; l < F.d(); ++l) {
+      const double u = static_cast<double>(w.u[l]);
+      quad += u * (static_cast<double>(w.q[l]) - static_cast<double>(P.lam(l, F.k)) * u);
+      lin += u * static_cast<double>(w.b[l]);
+    }
+    return std::max(0.0, w.yy - 2.0 * lin + quad);
+  }
+  if (w.packed) {
+    const std::int64_t s = P.s();
+    w.pt.head(s) = w.py.head(s);
+    w.pt.head(s).noalias() -= w.pack.topRows(s) * w.u;
+    return w.pt.head(s).template cast<double>().squaredNorm();
+  }
+  double sse = 0.0;
+  for (std::int64_t p = P.lo; p < P.hi; ++p) {
+    const double r =
+        static_cast<double>(target(F, P, p)) -
+        static_cast<double>(design_dot(F, static_cast<std::int64_t>(P.cols[p]), w.u.data()));
+    sse += static_cast<double>(P.weight(p)) * r * r;
+  }
+  return sse;
 }
 
 /// q = (X^T W X + lambda I) v.
@@ -531,14 +576,19 @@ AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, 
           if (s == AlsSolver::automatic)
             s = detail::auto_prefers_exact(P.s(), d, P.s() <= w.pack.rows()) ? AlsSolver::cholesky
                                                                              : AlsSolver::cg;
+          // A row no longer than its sketch gains nothing from sketching: such rows take the
+          // automatic choice (Jacobi CG, O(s d) per step, or Cholesky when that is cheaper).
           if (s == AlsSolver::sketch && P.s() <= o.sketch_factor * d)
-            s = AlsSolver::cholesky;  // the sketch would not be smaller than the row
+            s = detail::auto_prefers_exact(P.s(), d, P.s() <= w.pack.rows()) ? AlsSolver::cholesky
+                                                                             : AlsSolver::cg;
           for (std::int64_t l = 0; l < k; ++l) w.u[l] = ui[l];
           if (own_bias) w.u[k] = own_bias[i];
           if (!w.u.allFinite()) w.u.setZero();
+          bool exact = false;
           if (s == AlsSolver::cholesky) {
             ++info.exact_rows;
             info.singular_rows += detail::solve_exact(F, P, w) ? 1 : 0;
+            exact = true;
           } else if (s == AlsSolver::cg) {
             ++info.cg_rows;
             info.iterations += detail::solve_cg(F, P, w, o);
@@ -548,6 +598,7 @@ AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, 
             info.iterations += detail::solve_sketch(F, P, w, o, singular);
             info.singular_rows += singular ? 1 : 0;
           }
+          if (o.compute_sse) info.sse += detail::row_sse(F, P, w, exact);
           for (std::int64_t l = 0; l < k; ++l) ui[l] = w.u[l];
           if (own_bias) own_bias[i] = w.u[k];
         }
@@ -562,6 +613,7 @@ AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, 
     total.sketch_rows += b.sketch_rows;
     total.iterations += b.iterations;
     total.singular_rows += b.singular_rows;
+    total.sse += b.sse;
   }
   return total;
 }
