@@ -211,6 +211,54 @@ py::tuple normal_wishart_draw_py(const py::array& F, double beta0, const py::arr
   });
 }
 
+// Canonical CSR of a validated coordinate list (int64 rows/cols in range, finite float64
+// values): (indptr, indices, data, nnz, dup_row, dup_col); nnz = -1 and the first duplicate
+// pair with policy "raise".
+py::tuple coo_to_csr_py(std::int64_t m, const py::array& rows, const py::array& cols,
+                        const py::array& vals, const std::string& policy, const py::object& dtype,
+                        bool int64_indices, int n_threads) {
+  DuplicatePolicy pol;
+  if (policy == "raise")
+    pol = DuplicatePolicy::raise;
+  else if (policy == "sum")
+    pol = DuplicatePolicy::sum;
+  else if (policy == "mean")
+    pol = DuplicatePolicy::mean;
+  else if (policy == "last")
+    pol = DuplicatePolicy::last;
+  else
+    throw value_error("duplicates: expected 'raise', 'sum', 'mean' or 'last'");
+  const std::int64_t nnz = static_cast<std::int64_t>(rows.size());
+  const auto* r = opt_in<std::int64_t>(rows, nnz, "rows");
+  const auto* c = opt_in<std::int64_t>(cols, nnz, "cols");
+  const double* v = opt_in<double>(vals, nnz, "vals");
+  const py::dtype dt = py::dtype::from_args(dtype);
+  auto run = [&](auto st, auto it) -> py::tuple {
+    using T = typename decltype(st)::type;
+    using I = typename decltype(it)::type;
+    py::array_t<I> indptr(m + 1);
+    py::array_t<I> indices(nnz);
+    py::array_t<T> data(nnz);
+    std::int64_t dr = -1, dc = -1, out = 0;
+    I* ip = indptr.mutable_data();
+    I* ix = indices.mutable_data();
+    T* dp = data.mutable_data();
+    {
+      py::gil_scoped_release release;
+      out = coo_to_csr<T, I>(m, nnz, r, c, v, pol, ip, ix, dp, &dr, &dc, n_threads);
+    }
+    return py::make_tuple(indptr, indices, data, out, dr, dc);
+  };
+  const bool f64 = dt.is(py::dtype::of<double>());
+  if (!f64 && !dt.is(py::dtype::of<float>()))
+    throw type_error("dtype: expected float32 or float64");
+  if (f64)
+    return int64_indices ? run(bind::type_tag<double>{}, bind::type_tag<std::int64_t>{})
+                         : run(bind::type_tag<double>{}, bind::type_tag<std::int32_t>{});
+  return int64_indices ? run(bind::type_tag<float>{}, bind::type_tag<std::int64_t>{})
+                       : run(bind::type_tag<float>{}, bind::type_tag<std::int32_t>{});
+}
+
 // Standard normals N(0, 1) for element i of a C-order array: CounterRng(seed,
 // completion_init).normal(offset + i), so the values do not depend on the thread count.
 void standard_normal_py(py::array& out, std::uint64_t seed, std::uint64_t offset, int n_threads) {
@@ -241,6 +289,11 @@ void bind_completion(py::module_& m) {
         py::arg("z_a"), py::arg("chi2"), py::arg("z_mu"),
         "(mean, Lambda) of F's rows from their Normal-Wishart posterior (BPMF), randomness "
         "given: z_a (k x k standard normals), chi2 (k chi-square draws), z_mu (k normals).");
+  m.def("coo_to_csr", &coo_to_csr_py, py::arg("m"), py::arg("rows"), py::arg("cols"),
+        py::arg("vals"), py::arg("duplicates"), py::arg("dtype"), py::arg("int64_indices"),
+        py::arg("n_threads"),
+        "Canonical CSR of a validated coordinate list: (indptr, indices, data, nnz, dup_row, "
+        "dup_col); nnz = -1 at the first duplicate with duplicates='raise'.");
   m.def("gibbs_half_step", &gibbs_half_step_py, py::arg("R"), py::arg("V"), py::arg("mu"),
         py::arg("alpha"), py::arg("Lambda"), py::arg("mean"), py::arg("U"), py::arg("seed"),
         py::arg("n_threads"),

@@ -260,6 +260,41 @@ def test_duplicates_policy(rng):
     assert m.mean_ == pytest.approx(np.mean([2.0, 2.0, 4.0, 5.0, 1.0]))
 
 
+@pytest.mark.parametrize("policy", ["sum", "mean", "last", "raise"])
+@pytest.mark.parametrize("dtype,int64", [(np.float32, False), (np.float64, True)])
+def test_coo_to_csr_against_brute_force(policy, dtype, int64, rng):
+    from sparsketch import _core
+    m, n, nnz = 60, 40, 3000  # ~1.25 entries per pair: many duplicates, some empty rows
+    rows = rng.integers(0, m - 5, nnz)  # the last 5 rows stay empty
+    cols = rng.integers(0, n, nnz)
+    vals = rng.standard_normal(nnz)
+    indptr, indices, data, k, dr, dc = _core.coo_to_csr(m, rows, cols, vals, policy, dtype,
+                                                        int64, 2)
+    assert indptr.dtype == indices.dtype == (np.int64 if int64 else np.int32)
+    assert data.dtype == dtype
+    pairs = {}
+    for p, (r, c) in enumerate(zip(rows, cols)):
+        pairs.setdefault((int(r), int(c)), []).append(p)
+    if policy == "raise":
+        assert k == -1 and (dr, dc) == min(key for key, ps in pairs.items() if len(ps) > 1)
+        return
+    keys = sorted(pairs)
+    assert k == len(keys)
+    np.testing.assert_array_equal(indptr, np.searchsorted([r for r, _ in keys], np.arange(m + 1)))
+    np.testing.assert_array_equal(indices[:k], [c for _, c in keys])
+    merge = {"sum": lambda ps: vals[ps].sum(), "mean": lambda ps: vals[ps].mean(),
+             "last": lambda ps: vals[ps[-1]]}[policy]
+    np.testing.assert_allclose(data[:k], [merge(pairs[key]) for key in keys],
+                               rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-6)
+    # unique pairs in any order: a permutation of the canonical CSR
+    u_rows = np.array([r for r, _ in keys]); u_cols = np.array([c for _, c in keys])
+    perm = rng.permutation(k)
+    out = _core.coo_to_csr(m, u_rows[perm], u_cols[perm], np.arange(k, dtype=np.float64)[perm],
+                           "raise", np.float64, False, 1)
+    assert out[3] == k
+    np.testing.assert_array_equal(out[2][:k], np.arange(k))
+
+
 def test_bad_input(rng):
     R = _observe(rng, _low_rank(rng, 30, 20, 2, 1.0), 0.5)
     MC = sparsketch.MatrixCompletion

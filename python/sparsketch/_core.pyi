@@ -69,6 +69,12 @@ def normal_wishart_draw(
     F: npt.NDArray[np.floating[Any]], beta0: float, z_a: npt.NDArray[np.float64],
     chi2: npt.NDArray[np.float64], z_mu: npt.NDArray[np.float64],
 ) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]: ...
+def coo_to_csr(
+    m: int, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64],
+    vals: npt.NDArray[np.float64], duplicates: str, dtype: Any, int64_indices: bool,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.integer[Any]],
+           npt.NDArray[np.floating[Any]], int, int, int]: ...
 def gibbs_half_step(
     R: tuple[Any, ...], V: npt.NDArray[np.floating[Any]], mu: float, alpha: float,
     Lambda: npt.NDArray[np.floating[Any]], mean: npt.NDArray[np.floating[Any]],

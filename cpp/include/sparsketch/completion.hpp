@@ -772,6 +772,89 @@ std::int64_t gibbs_half_step(const CsrView<T, I>& R, const T* V, std::int64_t k,
   return total;
 }
 
+/// What repeated (row, column) pairs of a coordinate list mean.
+enum class DuplicatePolicy : int { raise = 0, sum = 1, mean = 2, last = 3 };
+
+/// Canonical CSR (column indices sorted within rows, one entry per pair) of the coordinate
+/// list (rows[p], cols[p], vals[p]), p < nnz, indices already checked in range: a counting
+/// sort by row (stable in p), then each row's positions sorted by (column, p) and runs of one
+/// column merged by the policy (sum and mean accumulate in double; last keeps the largest p).
+/// O(nnz + m + sum_i s_i log s_i); rows in parallel. indptr has m + 1 entries; indices and
+/// data need room for nnz entries; returns the number of entries written. With
+/// DuplicatePolicy::raise, a duplicate stops the conversion: *dup_row / *dup_col receive the
+/// pair with the smallest (row, column) among the repeated ones and -1 is returned.
+template <class T, class I>
+std::int64_t coo_to_csr(std::int64_t m, std::int64_t nnz, const std::int64_t* rows,
+                        const std::int64_t* cols, const double* vals, DuplicatePolicy policy,
+                        I* indptr, I* indices, T* data, std::int64_t* dup_row,
+                        std::int64_t* dup_col, int n_threads) {
+  std::vector<std::int64_t> start(static_cast<std::size_t>(m) + 1, 0);
+  for (std::int64_t p = 0; p < nnz; ++p) ++start[static_cast<std::size_t>(rows[p]) + 1];
+  for (std::int64_t i = 0; i < m; ++i) start[i + 1] += start[i];
+  std::vector<std::int64_t> perm(static_cast<std::size_t>(nnz));
+  {
+    std::vector<std::int64_t> next(start.begin(), start.end() - 1);
+    for (std::int64_t p = 0; p < nnz; ++p) perm[next[rows[p]]++] = p;
+  }
+  std::vector<std::int64_t> unique(static_cast<std::size_t>(m) + 1, 0);
+  const int nt = resolve_threads(n_threads);
+  constexpr std::int64_t kBlock = 256;
+  const std::int64_t nb = n_blocks(m, kBlock);
+  std::vector<std::int64_t> first_dup(static_cast<std::size_t>(nb), -1);  // row, per block
+#pragma omp parallel for num_threads(nt) if (nt > 1 && nnz > 100000) schedule(dynamic, 1)
+  for (std::int64_t blk = 0; blk < nb; ++blk) {
+    const std::int64_t i1 = std::min(m, (blk + 1) * kBlock);
+    for (std::int64_t i = blk * kBlock; i < i1; ++i) {
+      std::int64_t* a = perm.data() + start[i];
+      std::int64_t* b = perm.data() + start[i + 1];
+      std::sort(a, b, [&](std::int64_t x, std::int64_t y) {
+        return cols[x] < cols[y] || (cols[x] == cols[y] && x < y);
+      });
+      std::int64_t u = 0;
+      for (std::int64_t* q = a; q < b; ++q) u += (q == a || cols[*q] != cols[q[-1]]) ? 1 : 0;
+      unique[i + 1] = u;
+      if (u < b - a && first_dup[blk] < 0) first_dup[blk] = i;
+    }
+  }
+  if (policy == DuplicatePolicy::raise) {
+    for (std::int64_t blk = 0; blk < nb; ++blk) {
+      const std::int64_t i = first_dup[static_cast<std::size_t>(blk)];
+      if (i < 0) continue;
+      for (std::int64_t q = start[i] + 1; q < start[i + 1]; ++q)
+        if (cols[perm[q]] == cols[perm[q - 1]]) {
+          *dup_row = i;
+          *dup_col = cols[perm[q]];
+          return -1;
+        }
+    }
+  }
+  for (std::int64_t i = 0; i < m; ++i) unique[i + 1] += unique[i];
+  for (std::int64_t i = 0; i <= m; ++i) indptr[i] = static_cast<I>(unique[i]);
+#pragma omp parallel for num_threads(nt) if (nt > 1 && nnz > 100000) schedule(dynamic, 1)
+  for (std::int64_t blk = 0; blk < nb; ++blk) {
+    const std::int64_t i1 = std::min(m, (blk + 1) * kBlock);
+    for (std::int64_t i = blk * kBlock; i < i1; ++i) {
+      std::int64_t out = unique[i];
+      std::int64_t q = start[i];
+      while (q < start[i + 1]) {
+        const std::int64_t c = cols[perm[q]];
+        std::int64_t e = q + 1;
+        double acc = vals[perm[q]];
+        while (e < start[i + 1] && cols[perm[e]] == c) {
+          acc = policy == DuplicatePolicy::last ? vals[perm[e]] : acc + vals[perm[e]];
+          ++e;
+        }
+        if (policy == DuplicatePolicy::mean) acc /= static_cast<double>(e - q);
+        indices[out] = static_cast<I>(c);
+        data[out] = static_cast<T>(acc);
+        ++out;
+        q = e;
+      }
+    }
+  }
+  return unique[m];
+}
+
 /// SDDMM: out[p] = scale_p * (U[i, :] . V[j, :]) for every stored entry p = (i, j) of the CSR
 /// pattern S (scale_p = S.values[p], or 1 when S.values is null). U is m x k, V is n x k, both
 /// row-major with leading dimensions ldu, ldv. Parallel over rows; deterministic.
