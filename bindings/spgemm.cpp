@@ -33,11 +33,18 @@ py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const 
                       static_cast<const I*>(m->indices.data()), nullptr, m->n_rows, m->n_cols};
   }
   const CsrView<T, I>* Mp = m ? &M : nullptr;
-  SpgemmPlan plan;
+  // top-k with small staging: one pass (each row accumulated once), else symbolic + numeric
+  const bool staged = o.top_k >= 0 && topk_staging_fits(a.n_rows, b.n_cols, o.top_k);
+  TopkStage<T> stage;
+  SpgemmPlan two_pass;
   {
     py::gil_scoped_release release;
-    plan = spgemm_symbolic<T, I, I, I>(A, B, Mp, o);
+    if (staged)
+      stage = spgemm_topk_stage<T, I, I, I>(A, B, Mp, o);
+    else
+      two_pass = spgemm_symbolic<T, I, I, I>(A, B, Mp, o);
   }
+  const SpgemmPlan& plan = staged ? stage.plan : two_pass;
   const bool wide = plan.nnz > std::numeric_limits<std::int32_t>::max() ||
                     b.n_cols > std::numeric_limits<std::int32_t>::max();
   const double isz = wide ? 8.0 : 4.0;
@@ -59,7 +66,11 @@ py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const 
     IC* pp = indptr.mutable_data();
     {
       py::gil_scoped_release release;
-      spgemm_numeric<T, I, I, I, IC>(A, B, Mp, plan, ip, dp, o);
+      if (staged) {
+        spgemm_topk_compact<T, IC>(stage, ip, dp, o.n_threads);
+      } else {
+        spgemm_numeric<T, I, I, I, IC>(A, B, Mp, plan, ip, dp, o);
+      }
       for (std::int64_t i = 0; i <= a.n_rows; ++i)
         pp[i] = static_cast<IC>(plan.indptr[static_cast<std::size_t>(i)]);
     }

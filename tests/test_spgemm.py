@@ -221,6 +221,28 @@ def test_topk_matches_brute_force(k, threshold, rng):
                                    full[[i], :][:, exp_cols].toarray().ravel(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_cols", [80, 4000])  # hash and dense accumulators
+@pytest.mark.parametrize("k", [1, 4])
+def test_topk_ties_and_nan_order(n_cols, k, rng):
+    # small integer values: many equal products, so the tie rule (smaller column first) decides;
+    # a NaN in A makes NaN entries, which rank below every number (documented order)
+    A = sp.random_array((40, 30), density=0.3, random_state=rng, format="csr",
+                        data_sampler=lambda size: rng.integers(1, 3, size).astype(float))
+    B = sp.random_array((30, n_cols), density=0.3 if n_cols == 80 else 0.6, random_state=rng,
+                        format="csr", data_sampler=lambda size: rng.integers(1, 3, size).astype(float))
+    A.data[0] = np.nan
+    T = sp.csr_array(sparsketch.spgemm_topk(A, B, k))
+    full = (A @ B).tocsr()
+    full.sum_duplicates()
+    for i in range(40):
+        cols = full.indices[full.indptr[i]:full.indptr[i + 1]]
+        vals = full.data[full.indptr[i]:full.indptr[i + 1]]
+        nan = np.isnan(vals)
+        order = np.lexsort((cols, -np.where(nan, 0, vals), nan))[:k]
+        np.testing.assert_array_equal(T.indices[T.indptr[i]:T.indptr[i + 1]],
+                                      np.sort(cols[order]))
+
+
 def test_bad_input(rng):
     A = _rand(rng, 5, 4, 0.5)
     with pytest.raises(ValueError, match="shape mismatch"):

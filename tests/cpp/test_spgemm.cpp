@@ -84,6 +84,29 @@ int main() {
       CHECK(std::abs(val[static_cast<std::size_t>(plan.indptr[i])] - best) < 1e-13);
     }
   }
+  // the one-pass staged top-k equals the two-pass one, for several k and with a threshold
+  for (std::int64_t k : {0, 1, 3, 50, 80}) {
+    for (bool thr : {false, true}) {
+      SpgemmOptions tk;
+      tk.top_k = k;
+      tk.use_threshold = thr;
+      tk.threshold = 0.0;
+      const SpgemmPlan p2 = spgemm_symbolic<double, std::int32_t, std::int32_t, std::int32_t>(
+          A.view(), B.view(), nullptr, tk);
+      std::vector<std::int64_t> i2(static_cast<std::size_t>(p2.nnz));
+      std::vector<double> v2(static_cast<std::size_t>(p2.nnz));
+      spgemm_numeric<double, std::int32_t, std::int32_t, std::int32_t, std::int64_t>(
+          A.view(), B.view(), nullptr, p2, i2.data(), v2.data(), tk);
+      const auto st = spgemm_topk_stage<double, std::int32_t, std::int32_t, std::int32_t>(
+          A.view(), B.view(), nullptr, tk);
+      CHECK(st.plan.nnz == p2.nnz && st.plan.indptr == p2.indptr);
+      std::vector<std::int64_t> i1(static_cast<std::size_t>(p2.nnz));
+      std::vector<double> v1(static_cast<std::size_t>(p2.nnz));
+      spgemm_topk_compact<double, std::int64_t>(st, i1.data(), v1.data(), 2);
+      CHECK(i1 == i2 && v1 == v2);
+    }
+  }
+  CHECK(topk_staging_fits(1000, 50, 10) && !topk_staging_fits(std::int64_t{1} << 30, 1000, 100));
   CHECK_THROWS(spgemm(A.view(), A.view()), value_error);
   TEST_MAIN_END()
 }

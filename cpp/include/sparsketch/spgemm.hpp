@@ -426,6 +426,58 @@ void select_top_k(std::vector<std::pair<std::int64_t, T>>& out, const SpgemmOpti
             });
 }
 
+/// The top-k entries of the accumulated row straight from the accumulator, into out (sorted by
+/// column): a bounded heap of the k best under select_top_k's order (larger values first, NaN
+/// after every number, ties to the smaller column: a strict total order, so the kept set is the
+/// same as select_top_k's), worst on top, so most entries cost one comparison and nothing is
+/// copied. Rows with at most top_k entries fall back to row_pairs + select_top_k.
+template <class T>
+void row_top_k(RowWork<T>& w, bool dense, const SpgemmOptions& o,
+               std::vector<std::pair<std::int64_t, T>>& out) {
+  const std::int64_t count =
+      dense ? w.dense.count() : static_cast<std::int64_t>(w.hash.used().size());
+  if (count <= o.top_k) {
+    row_pairs(w, dense, out);
+    select_top_k(out, o);
+    return;
+  }
+  out.clear();
+  if (o.top_k == 0) return;
+  const auto better = [](const std::pair<std::int64_t, T>& x, const std::pair<std::int64_t, T>& y) {
+    const bool xn = std::isnan(x.second), yn = std::isnan(y.second);
+    if (xn != yn) return yn;
+    if (!xn && x.second != y.second) return x.second > y.second;
+    return x.first < y.first;
+  };
+  const T thr = static_cast<T>(o.threshold);
+  const auto k = static_cast<std::size_t>(o.top_k);
+  const auto offer = [&](std::int64_t col, T v) {
+    if (o.use_threshold && !(v > thr)) return;
+    const std::pair<std::int64_t, T> e(col, v);
+    if (out.size() < k) {
+      out.push_back(e);
+      std::push_heap(out.begin(), out.end(), better);
+    } else if (better(e, out.front())) {
+      std::pop_heap(out.begin(), out.end(), better);
+      out.back() = e;
+      std::push_heap(out.begin(), out.end(), better);
+    }
+  };
+  if (dense) {
+    for (std::int64_t e = 0; e < w.dense.count(); ++e) {
+      const std::int64_t j = w.dense.touched()[e];
+      offer(j, w.dense.value(j));
+    }
+  } else {
+    for (std::int64_t s : w.hash.used())
+      if (w.hash.state(s) == 2) offer(w.hash.key(s), w.hash.val(s));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const std::pair<std::int64_t, T>& x, const std::pair<std::int64_t, T>& y) {
+              return x.first < y.first;
+            });
+}
+
 template <class T, class IA, class IB, class IM>
 void check_spgemm_shapes(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
                          const CsrView<T, IM>* M) {
@@ -489,8 +541,10 @@ SpgemmPlan spgemm_symbolic(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
           cnt = 0;
         } else if (M || (o.top_k >= 0 && o.use_threshold)) {  // values matter
           const bool dense = detail::accumulate_row(A, B, M, i, f, w);
-          detail::row_pairs(w, dense, w.pairs);
-          if (o.top_k >= 0) detail::select_top_k(w.pairs, o);
+          if (o.top_k >= 0)
+            detail::row_top_k(w, dense, o, w.pairs);
+          else
+            detail::row_pairs(w, dense, w.pairs);
           cnt = static_cast<std::int64_t>(w.pairs.size());
         } else if (detail::use_dense(f, B.n_cols)) {  // structure only: row stamps, no list
           if (w.stamp.empty()) w.stamp.assign(static_cast<std::size_t>(B.n_cols), -1);
@@ -540,8 +594,7 @@ void spgemm_numeric(const CsrView<T, IA>& A, const CsrView<T, IB>& B, const CsrV
         T* cv = values + lo;
         std::int64_t e = 0;
         if (o.top_k >= 0) {
-          detail::row_pairs(w, dense, w.pairs);
-          detail::select_top_k(w.pairs, o);
+          detail::row_top_k(w, dense, o, w.pairs);
           for (const auto& pr : w.pairs) {
             ci[e] = static_cast<IC>(pr.first);
             cv[e++] = pr.second;
@@ -585,6 +638,87 @@ void spgemm_numeric(const CsrView<T, IA>& A, const CsrView<T, IB>& B, const CsrV
         }
         if (e != len) throw std::logic_error("spgemm: symbolic and numeric passes disagree");
       });
+}
+
+/// Top-k product in one pass: each row of A B (restricted to M when given) is accumulated once,
+/// its top_k entries selected (select_top_k) and written to a staging area of top_k slots per
+/// row (staged_cols / staged_vals, m * min(top_k, n) entries each); plan.indptr counts them.
+/// spgemm_topk_compact then copies the staged rows into C's arrays. The two-pass path
+/// (symbolic + numeric) accumulates every row twice; this one trades the second accumulation
+/// for the staging memory, so callers use it when m * min(top_k, n) is small
+/// (topk_staging_fits).
+template <class T>
+struct TopkStage {
+  SpgemmPlan plan;
+  std::int64_t slots = 0;  ///< staging slots per row
+  std::vector<std::int64_t> cols;
+  std::vector<T> vals;
+};
+
+/// Whether the one-pass top-k staging (16 bytes per slot at most) stays under 256 MiB.
+inline bool topk_staging_fits(std::int64_t m, std::int64_t n, std::int64_t top_k) {
+  const std::int64_t slots = std::min(top_k, n);
+  return slots >= 0 && (m == 0 || slots <= (std::int64_t{16} << 20) / std::max<std::int64_t>(m, 1));
+}
+
+template <class T, class IA, class IB, class IM = IA>
+TopkStage<T> spgemm_topk_stage(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
+                               const CsrView<T, IM>* M, const SpgemmOptions& o) {
+  detail::check_spgemm_shapes(A, B, M);
+  if (o.top_k < 0) throw value_error("spgemm_topk_stage: top_k must be >= 0");
+  const std::int64_t m = A.n_rows;
+  const int nt = resolve_threads(o.n_threads);
+  TopkStage<T> st;
+  SpgemmPlan& plan = st.plan;
+  st.slots = std::min(o.top_k, B.n_cols);
+  plan.row_flops.assign(static_cast<std::size_t>(m), 0);
+  plan.indptr.assign(static_cast<std::size_t>(m + 1), 0);
+  const int t0 = A.nnz() < 4096 ? 1 : nt;
+#pragma omp parallel for num_threads(t0) if (t0 > 1) schedule(static)
+  for (std::int64_t i = 0; i < m; ++i)
+    plan.row_flops[static_cast<std::size_t>(i)] = detail::row_flops(A, B, i);
+  for (std::int64_t f : plan.row_flops) plan.flops += f;
+  st.cols.resize(static_cast<std::size_t>(m * st.slots));
+  st.vals.resize(static_cast<std::size_t>(m * st.slots));
+  std::int64_t* counts = plan.indptr.data() + 1;
+  detail::for_rows<T>(plan.row_flops, plan.flops, nt, B.n_cols,
+                      [&](std::int64_t i, detail::RowWork<T>& w) {
+                        const std::int64_t f = plan.row_flops[static_cast<std::size_t>(i)];
+                        if (f == 0 || st.slots == 0) {
+                          counts[i] = 0;
+                          return;
+                        }
+                        const bool dense = detail::accumulate_row(A, B, M, i, f, w);
+                        detail::row_top_k(w, dense, o, w.pairs);
+                        std::int64_t* c = st.cols.data() + i * st.slots;
+                        T* v = st.vals.data() + i * st.slots;
+                        std::int64_t e = 0;
+                        for (const auto& pr : w.pairs) {
+                          c[e] = pr.first;
+                          v[e++] = pr.second;
+                        }
+                        counts[i] = e;
+                      });
+  for (std::int64_t i = 0; i < m; ++i)
+    plan.indptr[static_cast<std::size_t>(i) + 1] += plan.indptr[static_cast<std::size_t>(i)];
+  plan.nnz = plan.indptr[static_cast<std::size_t>(m)];
+  return st;
+}
+
+/// Copies the staged top-k rows into indices[plan.indptr[i] ..] and values[..].
+template <class T, class IC>
+void spgemm_topk_compact(const TopkStage<T>& st, IC* indices, T* values, int n_threads) {
+  const auto m = static_cast<std::int64_t>(st.plan.indptr.size()) - 1;
+  const int nt = resolve_threads(n_threads);
+#pragma omp parallel for num_threads(nt) if (nt > 1 && st.plan.nnz > 100000) schedule(static)
+  for (std::int64_t i = 0; i < m; ++i) {
+    const std::int64_t lo = st.plan.indptr[static_cast<std::size_t>(i)];
+    const std::int64_t len = st.plan.indptr[static_cast<std::size_t>(i) + 1] - lo;
+    for (std::int64_t e = 0; e < len; ++e) {
+      indices[lo + e] = static_cast<IC>(st.cols[static_cast<std::size_t>(i * st.slots + e)]);
+      values[lo + e] = st.vals[static_cast<std::size_t>(i * st.slots + e)];
+    }
+  }
 }
 
 /// A CSR matrix owning its arrays (C++ convenience result).
