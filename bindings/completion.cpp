@@ -44,6 +44,17 @@ T* opt_out(const py::object& o, std::int64_t n, const char* name) {
   return bind::mutable_data<T>(a, name);
 }
 
+// The rank k of a half-step's factors: U (n_rows x k) and V (n_cols x k); TypeError otherwise.
+std::int64_t half_step_rank(const py::array& U, const py::array& V, const Csr& r) {
+  if (U.ndim() != 2 || U.shape(0) != r.n_rows)
+    throw type_error("U: expected shape (" + std::to_string(r.n_rows) + ", k)");
+  const std::int64_t k = U.shape(1);
+  if (V.ndim() != 2 || V.shape(0) != r.n_cols || V.shape(1) != k)
+    throw type_error("V: expected shape (" + std::to_string(r.n_cols) + ", " + std::to_string(k) +
+                     ")");
+  return k;
+}
+
 AlsSolver parse_solver(const std::string& s) {
   if (s == "cholesky") return AlsSolver::cholesky;
   if (s == "cg") return AlsSolver::cg;
@@ -72,12 +83,7 @@ py::dict als_half_step_py(const py::tuple& r_t, const py::object& weights, const
   o.sketch_nnz = sketch_nnz;
   o.seed = seed;
   o.n_threads = n_threads;
-  if (U.ndim() != 2 || U.shape(0) != r.n_rows)
-    throw type_error("U: expected shape (" + std::to_string(r.n_rows) + ", k)");
-  const std::int64_t k = U.shape(1);
-  if (V.ndim() != 2 || V.shape(0) != r.n_cols || V.shape(1) != k)
-    throw type_error("V: expected shape (" + std::to_string(r.n_cols) + ", " + std::to_string(k) +
-                     ")");
+  const std::int64_t k = half_step_rank(U, V, r);
   const AlsStepInfo info =
       bind::dispatch_float_index(r.data, r.indices, "R.data", "R.indices", [&](auto st, auto it) {
         using T = typename decltype(st)::type;
@@ -168,12 +174,7 @@ std::int64_t gibbs_half_step_py(const py::tuple& r_t, const py::array& V, double
                                 const py::array& Lambda, const py::array& mean, py::array& U,
                                 std::uint64_t seed, int n_threads) {
   const Csr r = bind::unpack_csr(r_t, "R");
-  if (U.ndim() != 2 || U.shape(0) != r.n_rows)
-    throw type_error("U: expected shape (" + std::to_string(r.n_rows) + ", k)");
-  const std::int64_t k = U.shape(1);
-  if (V.ndim() != 2 || V.shape(0) != r.n_cols || V.shape(1) != k)
-    throw type_error("V: expected shape (" + std::to_string(r.n_cols) + ", " + std::to_string(k) +
-                     ")");
+  const std::int64_t k = half_step_rank(U, V, r);
   return bind::dispatch_float_index(
       r.data, r.indices, "R.data", "R.indices", [&](auto st, auto it) {
         using T = typename decltype(st)::type;

@@ -22,7 +22,7 @@ import numpy as np
 from . import _core
 from ._random import derive_seed, normalize_seed
 from ._validation import check_bool, check_float, check_int, is_sparse, resolve_n_threads
-from .completion import _Csr, _check_dtype, _index_array, _observations
+from .completion import _Csr, _check_dtype, _observations, _query_indices, _validation_csr
 from .spgemm import _available_bytes
 
 __all__ = ["BayesianMatrixCompletion"]
@@ -199,13 +199,7 @@ class BayesianMatrixCompletion:
         if avail and need > 0.5 * avail:
             raise MemoryError(f"thin: keeping {n_kept} samples needs {need / 2**30:.1f} GiB, "
                               f"more than half the available memory; increase thin")
-        val = None
-        if validation is not None:
-            v = _observations(validation, shp if not is_sparse(validation) else None, dt,
-                              p["duplicates"], "validation")
-            if v[3] != shp:
-                raise ValueError(f"validation: shape {v[3]} does not match X's shape {shp}")
-            val = _Csr(*v)
+        val = _validation_csr(validation, shp, dt, p["duplicates"])
         self.seed_ = normalize_seed(self.seed)
         self._shape = shp
         R = _Csr(indptr, indices, data, shp)
@@ -283,15 +277,7 @@ class BayesianMatrixCompletion:
         """Posterior predictive means at (rows[t], cols[t]): ``mean_`` plus the average of
         ``U[i] . V[j]`` over the kept samples."""
         self._check_fitted()
-        r = _index_array(rows, "rows")
-        c = _index_array(cols, "cols")
-        if r.shape != c.shape:
-            raise ValueError(f"rows, cols: expected one length, got {r.size} and {c.size}")
-        m, n = self._shape
-        if r.size and (r.min() < 0 or r.max() >= m):
-            raise IndexError(f"rows: index out of range [0, {m})")
-        if c.size and (c.min() < 0 or c.max() >= n):
-            raise IndexError(f"cols: index out of range [0, {n})")
+        r, c = _query_indices(rows, cols, self._shape)
         out = np.zeros(r.size)
         for U, V in zip(self.row_samples_, self.col_samples_):
             out += np.einsum("ij,ij->i", U[r], V[c], dtype=np.float64)

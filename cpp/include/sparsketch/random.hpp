@@ -122,14 +122,9 @@ class CounterRng {
   /// two uniforms u1 in (0,1], u2 in [0,1); element 2j is r*cos(2 pi u2), element 2j+1 is
   /// r*sin(2 pi u2), r = sqrt(-2 log u1).
   double normal(std::uint64_t i) const noexcept {
-    const auto b = block(i >> 1);
-    const std::uint64_t w1 = (static_cast<std::uint64_t>(b[1]) << 32) | b[0];
-    const std::uint64_t w2 = (static_cast<std::uint64_t>(b[3]) << 32) | b[2];
-    const double u1 = static_cast<double>((w1 >> 11) + 1) * 0x1.0p-53;
-    const double u2 = static_cast<double>(w2 >> 11) * 0x1.0p-53;
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    const double t = 6.283185307179586476925286766559 * u2;
-    return (i & 1u) ? r * std::sin(t) : r * std::cos(t);
+    double even, odd;
+    normal_pair(i >> 1, even, odd);
+    return (i & 1u) ? odd : even;
   }
 
   /// The standard normals for elements 2j and 2j + 1 (normal(2j), normal(2j + 1)) from one

@@ -491,6 +491,28 @@ void check_spgemm_shapes(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
                       std::to_string(M->n_cols));
 }
 
+/// plan.row_flops (in parallel), plan.flops, and plan.indptr zeroed for the row counts.
+template <class T, class IA, class IB>
+void count_row_flops(const CsrView<T, IA>& A, const CsrView<T, IB>& B, int nt, SpgemmPlan& plan) {
+  const std::int64_t m = A.n_rows;
+  plan.row_flops.assign(static_cast<std::size_t>(m), 0);
+  plan.indptr.assign(static_cast<std::size_t>(m + 1), 0);
+  const int t0 = A.nnz() < 4096 ? 1 : nt;
+#pragma omp parallel for num_threads(t0) if (t0 > 1) schedule(static)
+  for (std::int64_t i = 0; i < m; ++i)
+    plan.row_flops[static_cast<std::size_t>(i)] = row_flops(A, B, i);
+  plan.flops = 0;
+  for (std::int64_t f : plan.row_flops) plan.flops += f;
+}
+
+/// Row counts in plan.indptr[1..m] -> prefix sums and plan.nnz.
+inline void finish_counts(SpgemmPlan& plan) {
+  const auto m = static_cast<std::int64_t>(plan.indptr.size()) - 1;
+  for (std::int64_t i = 0; i < m; ++i)
+    plan.indptr[static_cast<std::size_t>(i) + 1] += plan.indptr[static_cast<std::size_t>(i)];
+  plan.nnz = plan.indptr[static_cast<std::size_t>(m)];
+}
+
 /// Runs body(i, work) for every row, rows in flop-balanced chunks taken dynamically.
 template <class T, class Body>
 void for_rows(const std::vector<std::int64_t>& row_flops, std::int64_t total_flops, int nt,
@@ -522,16 +544,9 @@ template <class T, class IA, class IB, class IM = IA>
 SpgemmPlan spgemm_symbolic(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
                            const CsrView<T, IM>* M, const SpgemmOptions& o) {
   detail::check_spgemm_shapes(A, B, M);
-  const std::int64_t m = A.n_rows;
   const int nt = resolve_threads(o.n_threads);
   SpgemmPlan plan;
-  plan.row_flops.assign(static_cast<std::size_t>(m), 0);
-  plan.indptr.assign(static_cast<std::size_t>(m + 1), 0);
-  const int t0 = A.nnz() < 4096 ? 1 : nt;
-#pragma omp parallel for num_threads(t0) if (t0 > 1) schedule(static)
-  for (std::int64_t i = 0; i < m; ++i)
-    plan.row_flops[static_cast<std::size_t>(i)] = detail::row_flops(A, B, i);
-  for (std::int64_t f : plan.row_flops) plan.flops += f;
+  detail::count_row_flops(A, B, nt, plan);
   std::int64_t* counts = plan.indptr.data() + 1;
   detail::for_rows<T>(
       plan.row_flops, plan.flops, nt, B.n_cols, [&](std::int64_t i, detail::RowWork<T>& w) {
@@ -569,9 +584,7 @@ SpgemmPlan spgemm_symbolic(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
         if (o.top_k >= 0) cnt = std::min(cnt, o.top_k);  // (threshold: applied above)
         counts[i] = cnt;
       });
-  for (std::int64_t i = 0; i < m; ++i)
-    plan.indptr[static_cast<std::size_t>(i) + 1] += plan.indptr[static_cast<std::size_t>(i)];
-  plan.nnz = plan.indptr[static_cast<std::size_t>(m)];
+  detail::finish_counts(plan);
   return plan;
 }
 
@@ -671,13 +684,7 @@ TopkStage<T> spgemm_topk_stage(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
   TopkStage<T> st;
   SpgemmPlan& plan = st.plan;
   st.slots = std::min(o.top_k, B.n_cols);
-  plan.row_flops.assign(static_cast<std::size_t>(m), 0);
-  plan.indptr.assign(static_cast<std::size_t>(m + 1), 0);
-  const int t0 = A.nnz() < 4096 ? 1 : nt;
-#pragma omp parallel for num_threads(t0) if (t0 > 1) schedule(static)
-  for (std::int64_t i = 0; i < m; ++i)
-    plan.row_flops[static_cast<std::size_t>(i)] = detail::row_flops(A, B, i);
-  for (std::int64_t f : plan.row_flops) plan.flops += f;
+  detail::count_row_flops(A, B, nt, plan);
   st.cols.resize(static_cast<std::size_t>(m * st.slots));
   st.vals.resize(static_cast<std::size_t>(m * st.slots));
   std::int64_t* counts = plan.indptr.data() + 1;
@@ -699,9 +706,7 @@ TopkStage<T> spgemm_topk_stage(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
                         }
                         counts[i] = e;
                       });
-  for (std::int64_t i = 0; i < m; ++i)
-    plan.indptr[static_cast<std::size_t>(i) + 1] += plan.indptr[static_cast<std::size_t>(i)];
-  plan.nnz = plan.indptr[static_cast<std::size_t>(m)];
+  detail::finish_counts(plan);
   return st;
 }
 
