@@ -233,8 +233,12 @@ def _synthetic(point, threads, res):
             def fit(nit, cg=cg):
                 return cmfrec.CMF(k=k, lambda_=reg, scale_lam=True, use_cg=cg, niter=nit,
                                   finalize_chol=False, nthreads=threads, random_state=0).fit(X)
-            t1, _ = _timed(lambda: fit(1))
-            tn, mdl = _timed(lambda: fit(n_it))
+            # per iteration = (t(N) - t(1)) / (N - 1): a difference of two fits, so CG (the
+            # ratio of interest) takes the best of two runs of each (single runs moved its
+            # figure by 30% between benchmark runs); Cholesky's long fits run once
+            reps = 2 if cg else 1
+            t1 = min(_timed(lambda: fit(1))[0] for _ in range(reps))
+            tn, mdl = min((_timed(lambda: fit(n_it)) for _ in range(reps)), key=lambda x: x[0])
             runs[name] = dict(per_iter=(tn - t1) / (n_it - 1), total=tn, iterations=n_it,
                               val_rmse=[_rmse(mdl.predict(rt, ct), vt)])
     except ImportError:
