@@ -122,26 +122,32 @@ class CounterRng {
   /// two uniforms u1 in (0,1], u2 in [0,1); element 2j is r*cos(2 pi u2), element 2j+1 is
   /// r*sin(2 pi u2), r = sqrt(-2 log u1).
   double normal(std::uint64_t i) const noexcept {
-    double even, odd;
-    normal_pair(i >> 1, even, odd);
-    return (i & 1u) ? odd : even;
+    double r, t;
+    box_muller(i >> 1, r, t);
+    return (i & 1u) ? r * std::sin(t) : r * std::cos(t);  // one trig call per element
   }
 
   /// The standard normals for elements 2j and 2j + 1 (normal(2j), normal(2j + 1)) from one
   /// Philox block and one logarithm.
   void normal_pair(std::uint64_t j, double& even, double& odd) const noexcept {
-    const auto b = block(j);
-    const std::uint64_t w1 = (static_cast<std::uint64_t>(b[1]) << 32) | b[0];
-    const std::uint64_t w2 = (static_cast<std::uint64_t>(b[3]) << 32) | b[2];
-    const double u1 = static_cast<double>((w1 >> 11) + 1) * 0x1.0p-53;
-    const double u2 = static_cast<double>(w2 >> 11) * 0x1.0p-53;
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    const double t = 6.283185307179586476925286766559 * u2;
+    double r, t;
+    box_muller(j, r, t);
     even = r * std::cos(t);
     odd = r * std::sin(t);
   }
 
  private:
+  /// Box-Muller radius r = sqrt(-2 log u1) and angle t = 2 pi u2 of block j.
+  void box_muller(std::uint64_t j, double& r, double& t) const noexcept {
+    const auto b = block(j);
+    const std::uint64_t w1 = (static_cast<std::uint64_t>(b[1]) << 32) | b[0];
+    const std::uint64_t w2 = (static_cast<std::uint64_t>(b[3]) << 32) | b[2];
+    const double u1 = static_cast<double>((w1 >> 11) + 1) * 0x1.0p-53;
+    const double u2 = static_cast<double>(w2 >> 11) * 0x1.0p-53;
+    r = std::sqrt(-2.0 * std::log(u1));
+    t = 6.283185307179586476925286766559 * u2;
+  }
+
   std::uint64_t seed_;
   std::uint64_t tag_;
 };
