@@ -17,6 +17,7 @@ void bind_leverage(py::module_& m);
 void bind_sparse_wht(py::module_& m);
 void bind_spgemm(py::module_& m);
 void bind_completion(py::module_& m);
+void bind_bcd(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "sparsketch compiled kernels (private; use the sparsketch package)";
@@ -41,4 +42,5 @@ PYBIND11_MODULE(_core, m) {
   bind_sparse_wht(m);
   bind_spgemm(m);
   bind_completion(m);
+  bind_bcd(m);
 }

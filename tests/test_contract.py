@@ -12,6 +12,8 @@ import pytest
 
 import sparsketch
 
+_BCD_B = np.linspace(-1.0, 2.0, 40)
+_BCD_Y = np.arange(40) % 3 == 0
 _SPMM_A = __import__("scipy.sparse").sparse.random_array((20, 30), density=0.2, random_state=0,
                                                         format="csr")
 
@@ -91,6 +93,23 @@ CASES = [
         bad=[(np.ones((29, 2)), ValueError, "X"), (np.ones((30, 2), complex), TypeError, "X")],
         nan_optout=None,
     ),
+] + [
+    Case(
+        name=f"bcd-{name}",
+        call=call,
+        make=lambda rng, dt: rng.standard_normal((40, 6)).astype(dt),
+        empty=lambda: None,
+        bad=[(np.ones(5), ValueError, "A"), (np.ones((40, 2), complex), TypeError, "A"),
+             (np.ones((39, 2)), ValueError, "b" if name != "logistic" else "y")],
+        nan_optout=None,
+    )
+    for name, call in [
+        ("least_squares", lambda x, **kw: sparsketch.bcd.least_squares(
+            x, _BCD_B, tol=1e-12, **kw).x),
+        ("lasso", lambda x, **kw: sparsketch.bcd.lasso(x, _BCD_B, 0.05, tol=1e-12, **kw).x),
+        ("logistic", lambda x, **kw: sparsketch.bcd.logistic(
+            x, _BCD_Y, penalty="l1", tol=1e-10, **kw).x),
+    ]
 ]
 
 

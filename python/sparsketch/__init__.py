@@ -16,6 +16,9 @@ C++17 kernels (Eigen + OpenMP) behind a NumPy/SciPy-style API. Available now:
   with exact, CG and sketch-preconditioned per-row solves; :func:`sddmm`, :func:`spmm` --
   the sparse x dense kernels behind it; :class:`BayesianMatrixCompletion` -- Bayesian
   matrix factorization (BPMF) by Gibbs sampling.
+- :mod:`sparsketch.bcd` -- block coordinate descent with greedy block rules (GS, GSL, GSD,
+  GSQ), Newton block updates and active-set Newton steps: least squares, Lasso / elastic net,
+  logistic regression, and scikit-learn-compatible ``Lasso`` / ``LogisticRegression``.
 
 Runtime helpers: :func:`show_config`, :func:`get_num_threads`, :func:`set_num_threads`,
 :func:`get_cmake_dir` (for C++ projects: ``find_package(sparsketch CONFIG REQUIRED)``).
@@ -23,7 +26,7 @@ Runtime helpers: :func:`show_config`, :func:`get_num_threads`, :func:`set_num_th
 
 from __future__ import annotations
 
-from . import exceptions
+from . import bcd, exceptions
 from ._config import get_cmake_dir, get_include, get_num_threads, set_num_threads, show_config
 from ._core import build_info as _build_info
 from .bayesian_completion import BayesianMatrixCompletion
@@ -42,6 +45,7 @@ __version__: str = _build_info()["version"]
 
 __all__ = [
     "__version__",
+    "bcd",
     "exceptions",
     "BayesianMatrixCompletion",
     "complete",

@@ -67,6 +67,7 @@ enum class StreamTag : std::uint64_t {
   completion_sketch = 9,  ///< matrix completion: per-row sparse sign sketches
   completion_init = 10,   ///< matrix completion: Gaussian test matrices and random factors
   completion_gibbs = 11,  ///< Bayesian matrix completion: per-row posterior draws
+  bcd_rule = 12,          ///< block coordinate descent: random block selection
 };
 
 /// A counter-based stream: block(i) = Philox4x32-10(counter = {i_lo, i_hi, tag_lo, tag_hi},

@@ -1,6 +1,7 @@
 #pragma once
 /// \file sparsketch.hpp
 /// Umbrella header: everything sparsketch offers to C++ users.
+#include "sparsketch/bcd.hpp"
 #include "sparsketch/common.hpp"
 #include "sparsketch/completion.hpp"
 #include "sparsketch/fwht.hpp"

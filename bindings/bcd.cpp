@@ -1,0 +1,157 @@
+// Binding of the block coordinate descent solvers (sparsketch/bcd.py builds the options and the
+// result object). The whole solve runs with the GIL released; a Python progress callback, when
+// given, is called between outer iterations with the GIL re-acquired.
+
+#include "sparsketch/bcd.hpp"
+
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "arrays.hpp"
+
+namespace py = pybind11;
+using namespace sparsketch;
+
+namespace {
+
+BcdGlmOptions parse_options(const py::dict& d) {
+  BcdGlmOptions o;
+  o.loss = static_cast<BcdLoss>(d["loss"].cast<int>());
+  o.lambda1 = d["lambda1"].cast<double>();
+  o.lambda2 = d["lambda2"].cast<double>();
+  o.fit_intercept = d["fit_intercept"].cast<bool>();
+  o.tol = d["tol"].cast<double>();
+  o.max_iter = d["max_iter"].cast<std::int64_t>();
+  o.max_outer = d["max_outer"].cast<std::int64_t>();
+  o.all_coordinates = d["all_coordinates"].cast<bool>();
+  o.ws_min = d["ws_min"].cast<std::int64_t>();
+  o.ws_max = d["ws_max"].cast<std::int64_t>();
+  o.n_threads = d["n_threads"].cast<int>();
+  o.inner.rule = static_cast<BcdRule>(d["rule"].cast<int>());
+  o.inner.update = static_cast<BcdUpdate>(d["update"].cast<int>());
+  o.inner.variable_blocks = d["variable_blocks"].cast<bool>();
+  o.inner.block_size = d["block_size"].cast<std::int64_t>();
+  o.inner.active_set_newton = d["active_set_newton"].cast<bool>();
+  o.inner.seed = d["seed"].cast<std::uint64_t>();
+  return o;
+}
+
+py::dict to_dict(const BcdGlmResult& r) {
+  py::dict out;
+  out["iterations"] = r.iterations;
+  out["outer"] = r.outer;
+  out["primal"] = r.primal;
+  out["gap"] = r.gap;
+  out["measure"] = r.measure;
+  out["measure_is_gap"] = r.measure_is_gap;
+  out["converged"] = r.converged;
+  out["active_set_iter"] = r.active_set_iter;
+  out["newton_steps"] = r.newton_steps;
+  out["line_search_steps"] = r.line_search_steps;
+  py::array_t<double> trace(static_cast<py::ssize_t>(r.trace.size()));
+  std::copy(r.trace.begin(), r.trace.end(), trace.mutable_data());
+  out["trace"] = trace;
+  const auto h = static_cast<py::ssize_t>(r.history.size());
+  py::array_t<double> hist({h, static_cast<py::ssize_t>(6)});
+  auto hm = hist.mutable_unchecked<2>();
+  for (py::ssize_t k = 0; k < h; ++k) {
+    const auto& e = r.history[static_cast<std::size_t>(k)];
+    hm(k, 0) = static_cast<double>(e.iterations);
+    hm(k, 1) = e.primal;
+    hm(k, 2) = e.measure;
+    hm(k, 3) = e.seconds;
+    hm(k, 4) = static_cast<double>(e.ws_size);
+    hm(k, 5) = static_cast<double>(e.support);
+  }
+  out["history"] = hist;
+  return out;
+}
+
+template <class Design>
+py::dict solve(const Design& a, py::array y, py::array x, py::array x0, const py::dict& opts,
+               py::object block_of, py::object callback, bool record_trace) {
+  bind::require_dtype<double>(y, "y");
+  bind::require_dtype<double>(x, "x");
+  bind::require_dtype<double>(x0, "x0");
+  if (y.ndim() != 1 || y.shape(0) != a.n || !(y.flags() & py::array::c_style))
+    throw type_error("y: expected a contiguous float64 vector of length " + std::to_string(a.n));
+  if (x.ndim() != 1 || x.shape(0) != a.p || !(x.flags() & py::array::c_style))
+    throw type_error("x: expected a contiguous float64 vector of length " + std::to_string(a.p));
+  if (x0.ndim() != 1 || x0.shape(0) != 1)
+    throw type_error("x0: expected a float64 array of length 1");
+  BcdGlmOptions o = parse_options(opts);
+  py::array blk;
+  if (!block_of.is_none()) {
+    blk = block_of.cast<py::array>();
+    bind::require_dtype<std::int64_t>(blk, "block_of");
+    if (blk.ndim() != 1 || blk.shape(0) != a.p || !(blk.flags() & py::array::c_style))
+      throw type_error("block_of: expected a contiguous int64 vector of length p");
+    o.block_of = static_cast<const std::int64_t*>(blk.data());
+  }
+  std::vector<double> trace_sink;
+  if (record_trace) o.inner.trace = &trace_sink;  // marks "record"; bcd_glm fills res.trace
+  std::function<bool(const BcdGlmProgress&)> progress;
+  if (!callback.is_none()) {
+    progress = [&callback](const BcdGlmProgress& e) {
+      py::gil_scoped_acquire gil;
+      py::dict info;
+      info["outer"] = e.outer;
+      info["iterations"] = e.iterations;
+      info["ws_size"] = e.ws_size;
+      info["support"] = e.support;
+      info["objective"] = e.primal;
+      info["measure"] = e.measure;
+      info["seconds"] = e.seconds;
+      return py::bool_(callback(info)).cast<bool>();
+    };
+  }
+  const double* yp = static_cast<const double*>(y.data());
+  double* xp = bind::mutable_data<double>(x, "x");
+  double* x0p = bind::mutable_data<double>(x0, "x0");
+  BcdGlmResult r;
+  {
+    py::gil_scoped_release release;
+    r = bcd_glm(a, yp, xp, x0p, o, progress);
+  }
+  return to_dict(r);
+}
+
+py::dict bcd_glm_dense_py(py::array A, py::array y, py::array x, py::array x0, py::dict opts,
+                          py::object block_of, py::object callback, bool record_trace) {
+  return bind::dispatch_float(A, "A", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (A.ndim() != 2 || !(A.flags() & py::array::f_style))
+      throw type_error("A: expected a Fortran-ordered 2-D array");
+    const DenseColumns<T> a{static_cast<const T*>(A.data()), A.shape(0), A.shape(1), A.shape(0)};
+    return solve(a, y, x, x0, opts, block_of, callback, record_trace);
+  });
+}
+
+py::dict bcd_glm_csc_py(py::array indptr, py::array indices, py::array data, std::int64_t n_rows,
+                        std::int64_t n_cols, py::array y, py::array x, py::array x0, py::dict opts,
+                        py::object block_of, py::object callback, bool record_trace) {
+  return bind::dispatch_float_index(data, indices, "A.data", "A.indices", [&](auto st, auto it) {
+    using T = typename decltype(st)::type;
+    using I = typename decltype(it)::type;
+    // a CSC matrix is the CSR matrix of its transpose
+    const auto v = bind::csr_view<T, I>(indptr, indices, data, n_cols, n_rows);
+    const CscColumns<T, I> a{v.indptr, v.indices, v.values, n_rows, n_cols};
+    return solve(a, y, x, x0, opts, block_of, callback, record_trace);
+  });
+}
+
+}  // namespace
+
+void bind_bcd(py::module_& m) {
+  m.def("bcd_glm_dense", &bcd_glm_dense_py, py::arg("A"), py::arg("y"), py::arg("x"), py::arg("x0"),
+        py::arg("options"), py::arg("block_of"), py::arg("callback"), py::arg("record_trace"),
+        "Block coordinate descent on a GLM with dense Fortran-ordered A (x, x0 updated in place).");
+  m.def("bcd_glm_csc", &bcd_glm_csc_py, py::arg("indptr"), py::arg("indices"), py::arg("data"),
+        py::arg("n_rows"), py::arg("n_cols"), py::arg("y"), py::arg("x"), py::arg("x0"),
+        py::arg("options"), py::arg("block_of"), py::arg("callback"), py::arg("record_trace"),
+        "Same for CSC A.");
+}
