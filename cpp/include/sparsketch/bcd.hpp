@@ -408,8 +408,14 @@ inline BcdQuadraticResult bcd_quadratic(const double* Q, std::int64_t ldq, std::
     // --- active-set Newton step (L1) ---
     // tried on the start point's support (warm starts), then each time the sign pattern has
     // been stable for min(support, 10) iterations since the last change
+    // been stable for min(support, 10) iterations since the last change, and when the
+    // factorization (support^3 / 3 flops) costs at most as much as the BCD work since the last
+    // attempt (~2 p per iteration) times 8: amortized, Newton steps at most ~8x the BCD work
+    const double newton_cost = static_cast<double>(support) * support * support / 3.0;
     if (l1 && opt.active_set_newton && support > 0 && support <= opt.max_newton_size &&
-        last_try < last_change && t - last_change >= std::min<std::int64_t>(10, support)) {
+        last_try < last_change && t - last_change >= std::min<std::int64_t>(10, support) &&
+        newton_cost <= 16.0 * static_cast<double>(p) *
+                           static_cast<double>(t - std::max<std::int64_t>(last_try, -1))) {
       last_try = t;
       std::vector<std::int64_t> S;
       for (std::int64_t j = 0; j < p; ++j)
@@ -496,7 +502,9 @@ struct BcdGlmOptions {
   std::int64_t max_outer = 500;
   bool all_coordinates = false;  ///< one block holding every coordinate (no working sets)
   std::int64_t ws_min = 32;      ///< first working-set size
-  std::int64_t ws_max = 4096;    ///< largest working set (its Gram matrix is ws_max^2)
+  /// Working sets up to this size are solved by greedy BCD on their Gram matrix (ws_max^2
+  /// doubles); larger ones by cyclic coordinate descent in data form.
+  std::int64_t ws_max = 4096;
   /// Fixed partition of the coordinates 0..p-1 into blocks (block id per coordinate, -1 =
   /// automatic contiguous blocks of inner.block_size); used with all_coordinates.
   const std::int64_t* block_of = nullptr;
@@ -557,6 +565,43 @@ template <class T, class I>
 void col_axpy(const CscColumns<T, I>& a, std::int64_t j, double alpha, double* v) {
   for (std::int64_t k = a.indptr[j]; k < static_cast<std::int64_t>(a.indptr[j + 1]); ++k)
     v[a.indices[k]] += alpha * static_cast<double>(a.values[k]);
+}
+
+template <class T>
+std::int64_t col_nnz(const DenseColumns<T>& a, std::int64_t) {
+  return a.n;
+}
+template <class T, class I>
+std::int64_t col_nnz(const CscColumns<T, I>& a, std::int64_t j) {
+  return static_cast<std::int64_t>(a.indptr[j + 1]) - static_cast<std::int64_t>(a.indptr[j]);
+}
+template <class T>
+double col_weighted_sq(const DenseColumns<T>& a, std::int64_t j, const double* D) {
+  const T* col = a.data + j * a.ld;
+  double s = 0;
+  for (std::int64_t i = 0; i < a.n; ++i) s += D[i] * static_cast<double>(col[i]) * col[i];
+  return s;
+}
+template <class T, class I>
+double col_weighted_sq(const CscColumns<T, I>& a, std::int64_t j, const double* D) {
+  double s = 0;
+  for (std::int64_t k = a.indptr[j]; k < static_cast<std::int64_t>(a.indptr[j + 1]); ++k) {
+    const double v = static_cast<double>(a.values[k]);
+    s += D[a.indices[k]] * v * v;
+  }
+  return s;
+}
+template <class T>
+void col_axpy_weighted(const DenseColumns<T>& a, std::int64_t j, double alpha, const double* D,
+                       double* v) {
+  const T* col = a.data + j * a.ld;
+  for (std::int64_t i = 0; i < a.n; ++i) v[i] += alpha * D[i] * static_cast<double>(col[i]);
+}
+template <class T, class I>
+void col_axpy_weighted(const CscColumns<T, I>& a, std::int64_t j, double alpha, const double* D,
+                       double* v) {
+  for (std::int64_t k = a.indptr[j]; k < static_cast<std::int64_t>(a.indptr[j + 1]); ++k)
+    v[a.indices[k]] += alpha * D[a.indices[k]] * static_cast<double>(a.values[k]);
 }
 
 /// Q[s, t] = sum_i D_i a_{i,W[s]} a_{i,W[t]} for the m columns W (D = nullptr: unit weights),
@@ -691,9 +736,10 @@ double ordered_sum(std::int64_t n, int nt, F&& f) {
 /// scaled likewise) divided by P(0); otherwise the largest KKT violation divided by the
 /// largest gradient entry at x = 0. The working set holds the support plus the coordinates with
 /// the largest KKT violations (at least ws_min, at least twice the support, never shrinking,
-/// at most ws_max); its quadratic model (Q = A_W^T D A_W + lambda2 I, D = loss'') is minimized
-/// by `bcd_quadratic` to a KKT tolerance a fraction of the current violation; the logistic
-/// step is then accepted by Armijo backtracking on the true objective.
+/// at most p); its quadratic model (Q = A_W^T D A_W + lambda2 I, D = loss'') is minimized
+/// by `bcd_quadratic` (working sets of at most ws_max coordinates; larger ones by cyclic
+/// coordinate descent on the model in data form) to a KKT tolerance a fraction of the current
+/// violation; the logistic step is then accepted by Armijo backtracking on the true objective.
 template <class Design>
 BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
                      const BcdGlmOptions& opt,
@@ -862,8 +908,7 @@ BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
       newW.resize(static_cast<std::size_t>(pe));
       std::iota(newW.begin(), newW.end(), 0);
     } else {
-      ws_size = std::min<std::int64_t>(std::min(opt.ws_max, pe),
-                                       std::max({ws_size, 2 * support, opt.ws_min}));
+      ws_size = std::min<std::int64_t>(pe, std::max({ws_size, 2 * support, opt.ws_min}));
       std::vector<std::int64_t> cand;
       std::vector<double> v(static_cast<std::size_t>(pe));
       for (std::int64_t j = 0; j < pe; ++j) {
@@ -888,29 +933,6 @@ BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
     const auto m = static_cast<std::int64_t>(Wl.size());
     const std::int64_t mp = (icpt && Wl.back() == p) ? m - 1 : m;  // data columns in W
     std::vector<std::int64_t> Wd(Wl.begin(), Wl.begin() + mp);
-    // --- quadratic model on W ---
-    const std::int64_t ldq = m;
-    if (!sq || gram_W != Wl) {
-      Q.assign(static_cast<std::size_t>(checked_mul(m, m, "working-set Gram matrix")), 0.0);
-      detail::weighted_gram(A, Wd, sq ? nullptr : D.data(), Q.data(), ldq, nt);
-      if (icpt && mp < m) {  // intercept row/column: sum_i D_i a_ij, sum_i D_i
-        std::vector<double> ones(static_cast<std::size_t>(n), 1.0);
-        const double* dv = sq ? ones.data() : D.data();
-        for (std::int64_t s = 0; s < mp; ++s) {
-          const double v = detail::col_dot(A, Wd[s], dv);
-          Q[s + mp * ldq] = v;
-          Q[mp + s * ldq] = v;
-        }
-        Q[mp + mp * ldq] = detail::ordered_sum(n, nt, [&](std::int64_t i) { return dv[i]; });
-      }
-      for (std::int64_t s = 0; s < mp; ++s) Q[s + s * ldq] += l2;
-      if (!sq) {  // curvature floor for (near-)separable data
-        double md = 0.0;
-        for (std::int64_t s = 0; s < m; ++s) md = std::max(md, Q[s + s * ldq]);
-        for (std::int64_t s = 0; s < m; ++s) Q[s + s * ldq] = std::max(Q[s + s * ldq], 1e-10 * md);
-      }
-      gram_W = Wl;
-    }
     xw.resize(static_cast<std::size_t>(m));
     gw.resize(static_cast<std::size_t>(m));
     w.resize(static_cast<std::size_t>(m));
@@ -920,62 +942,152 @@ BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
       gw[s] = G[Wl[s]];
       w[s] = wcoord(Wl[s]);
     }
-    for (std::int64_t s = 0; s < m; ++s) {  // c = Q x_W - g_W
-      double acc = 0.0;
-      for (std::int64_t r = 0; r < m; ++r) acc += Q[r + s * ldq] * xw[r];
-      c[s] = acc - gw[s];
-    }
-    // blocks over the working set
-    blk_ptr.assign(1, 0);
-    blk_idx.clear();
-    if (!opt.inner.variable_blocks) {
-      if (opt.block_of && opt.all_coordinates) {
-        std::int64_t nblk = 0;
-        for (std::int64_t j = 0; j < p; ++j) nblk = std::max(nblk, opt.block_of[j] + 1);
-        std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nblk));
-        for (std::int64_t j = 0; j < p; ++j) members[opt.block_of[j]].push_back(j);
-        if (icpt) members.push_back({p});
-        for (auto& mb : members) {
-          if (mb.empty()) continue;
-          blk_idx.insert(blk_idx.end(), mb.begin(), mb.end());
-          blk_ptr.push_back(static_cast<std::int64_t>(blk_idx.size()));
-        }
-      } else {
-        const std::int64_t bs = std::max<std::int64_t>(1, opt.inner.block_size);
-        for (std::int64_t s = 0; s < m; ++s) {
-          blk_idx.push_back(s);
-          if ((s + 1) % bs == 0 || s + 1 == m) blk_ptr.push_back(s + 1);
-        }
-      }
-    }
-    const std::int64_t nblk = static_cast<std::int64_t>(blk_ptr.size()) - 1;
-    BcdQuadraticOptions in = opt.inner;
     // inner tolerance: a fraction of the violation now (the outer loop certifies)
     double kkt_w = 0.0;
     for (std::int64_t s = 0; s < m; ++s)
       kkt_w = std::max(kkt_w, detail::kkt_violation(xw[s], gw[s], w[s]));
-    in.tol = 0.05 * kkt_max;
-    in.max_iter = opt.max_iter - res.iterations;
-    if (!sq) in.max_iter = std::min<std::int64_t>(in.max_iter, std::max<std::int64_t>(100, 20 * m));
-    in.iter_offset = static_cast<std::uint64_t>(res.iterations);
-    const double trace_base = primal;
-    std::vector<double> tr;
-    if (opt.inner.trace) in.trace = &tr;
+    const double inner_tol = 0.05 * kkt_max;
     std::vector<double> xnew(xw);
-    const BcdQuadraticResult ir =
-        bcd_quadratic(Q.data(), ldq, m, c.data(), w.data(), xnew.data(), gw.data(), blk_ptr.data(),
-                      blk_idx.data(), nblk, in);
-    // gw now holds the model gradient at xnew; x_W moves along d = xnew - xw
-    if (ir.active_set_iter >= 0 && res.active_set_iter < 0)
-      res.active_set_iter = res.iterations + ir.active_set_iter;
-    res.newton_steps += ir.newton_steps;
-    res.iterations += ir.iterations;
-    if (opt.inner.trace) {
-      // f_model(x) - f_model(x_W) + primal: exact for the squared loss
-      double f0 = 0.0;
-      for (std::int64_t s = 0; s < m; ++s)
-        f0 += 0.5 * xw[s] * (G[Wl[s]] - c[s]) + w[s] * std::abs(xw[s]);
-      for (double v : tr) res.trace.push_back(v - f0 + trace_base);
+    bool inner_converged = false;
+    // Gram form when it fits and an update's O(m) gradient refresh is not much dearer than a
+    // data-form update's O(nnz of a column) (sparse data with short columns: data form)
+    std::int64_t w_nnz = 0;
+    for (std::int64_t s = 0; s < mp; ++s) w_nnz += detail::col_nnz(A, Wd[s]);
+    const bool use_gram =
+        m <= opt.ws_max && (m <= 256 || m <= 8 * (w_nnz / std::max<std::int64_t>(mp, 1)));
+    if (use_gram) {  // Gram matrix of the working set, greedy BCD
+      // --- quadratic model on W ---
+      const std::int64_t ldq = m;
+      if (!sq || gram_W != Wl) {
+        Q.assign(static_cast<std::size_t>(checked_mul(m, m, "working-set Gram matrix")), 0.0);
+        detail::weighted_gram(A, Wd, sq ? nullptr : D.data(), Q.data(), ldq, nt);
+        if (icpt && mp < m) {  // intercept row/column: sum_i D_i a_ij, sum_i D_i
+          std::vector<double> ones(static_cast<std::size_t>(n), 1.0);
+          const double* dv = sq ? ones.data() : D.data();
+          for (std::int64_t s = 0; s < mp; ++s) {
+            const double v = detail::col_dot(A, Wd[s], dv);
+            Q[s + mp * ldq] = v;
+            Q[mp + s * ldq] = v;
+          }
+          Q[mp + mp * ldq] = detail::ordered_sum(n, nt, [&](std::int64_t i) { return dv[i]; });
+        }
+        for (std::int64_t s = 0; s < mp; ++s) Q[s + s * ldq] += l2;
+        if (!sq) {  // curvature floor for (near-)separable data
+          double md = 0.0;
+          for (std::int64_t s = 0; s < m; ++s) md = std::max(md, Q[s + s * ldq]);
+          for (std::int64_t s = 0; s < m; ++s)
+            Q[s + s * ldq] = std::max(Q[s + s * ldq], 1e-10 * md);
+        }
+        gram_W = Wl;
+      }
+      for (std::int64_t s = 0; s < m; ++s) {  // c = Q x_W - g_W
+        double acc = 0.0;
+        for (std::int64_t r = 0; r < m; ++r) acc += Q[r + s * ldq] * xw[r];
+        c[s] = acc - gw[s];
+      }
+      // blocks over the working set
+      blk_ptr.assign(1, 0);
+      blk_idx.clear();
+      if (!opt.inner.variable_blocks) {
+        if (opt.block_of && opt.all_coordinates) {
+          std::int64_t nblk = 0;
+          for (std::int64_t j = 0; j < p; ++j) nblk = std::max(nblk, opt.block_of[j] + 1);
+          std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nblk));
+          for (std::int64_t j = 0; j < p; ++j) members[opt.block_of[j]].push_back(j);
+          if (icpt) members.push_back({p});
+          for (auto& mb : members) {
+            if (mb.empty()) continue;
+            blk_idx.insert(blk_idx.end(), mb.begin(), mb.end());
+            blk_ptr.push_back(static_cast<std::int64_t>(blk_idx.size()));
+          }
+        } else {
+          const std::int64_t bs = std::max<std::int64_t>(1, opt.inner.block_size);
+          for (std::int64_t s = 0; s < m; ++s) {
+            blk_idx.push_back(s);
+            if ((s + 1) % bs == 0 || s + 1 == m) blk_ptr.push_back(s + 1);
+          }
+        }
+      }
+      const std::int64_t nblk = static_cast<std::int64_t>(blk_ptr.size()) - 1;
+      BcdQuadraticOptions in = opt.inner;
+      in.tol = inner_tol;
+      in.max_iter = opt.max_iter - res.iterations;
+      if (!sq)
+        in.max_iter = std::min<std::int64_t>(in.max_iter, std::max<std::int64_t>(100, 20 * m));
+      in.iter_offset = static_cast<std::uint64_t>(res.iterations);
+      const double trace_base = primal;
+      std::vector<double> tr;
+      if (opt.inner.trace) in.trace = &tr;
+      const BcdQuadraticResult ir =
+          bcd_quadratic(Q.data(), ldq, m, c.data(), w.data(), xnew.data(), gw.data(),
+                        blk_ptr.data(), blk_idx.data(), nblk, in);
+      // gw now holds the model gradient at xnew; x_W moves along d = xnew - xw
+      if (ir.active_set_iter >= 0 && res.active_set_iter < 0)
+        res.active_set_iter = res.iterations + ir.active_set_iter;
+      res.newton_steps += ir.newton_steps;
+      res.iterations += ir.iterations;
+      if (opt.inner.trace) {
+        // f_model(x) - f_model(x_W) + primal: exact for the squared loss
+        double f0 = 0.0;
+        for (std::int64_t s = 0; s < m; ++s)
+          f0 += 0.5 * xw[s] * (G[Wl[s]] - c[s]) + w[s] * std::abs(xw[s]);
+        for (double v : tr) res.trace.push_back(v - f0 + trace_base);
+      }
+      inner_converged = ir.converged;
+    } else {
+      // Large working set: no Gram matrix. Cyclic coordinate descent on the same quadratic
+      // model in data form: v = D * (A_W d) is kept up to date, so coordinate j's model
+      // gradient is g_j + a_j^T v + lambda2 d_j and its curvature h_j = a_j^T D a_j + lambda2
+      // (greedy rules would need every gradient after each update: the Gram matrix).
+      std::vector<double> h(static_cast<std::size_t>(m)), v(static_cast<std::size_t>(n), 0.0);
+      std::vector<double> dcur(static_cast<std::size_t>(m), 0.0), ones;
+      const double* dv = sq ? nullptr : D.data();
+      if (dv == nullptr) {
+        ones.assign(static_cast<std::size_t>(n), 1.0);
+        dv = ones.data();
+      }
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 64)
+      for (std::int64_t s = 0; s < m; ++s) {
+        const std::int64_t j = Wl[s];
+        if (j == p) {
+          double acc = 0.0;
+          for (std::int64_t i = 0; i < n; ++i) acc += dv[i];
+          h[s] = acc;
+        } else {
+          h[s] = detail::col_weighted_sq(A, j, dv) + l2;
+        }
+      }
+      const std::int64_t max_sweeps = sq ? 100000 : 50;
+      inner_converged = false;
+      for (std::int64_t sweep = 0; sweep < max_sweeps && res.iterations < opt.max_iter; ++sweep) {
+        double viol = 0.0;
+        for (std::int64_t s = 0; s < m; ++s) {
+          const std::int64_t j = Wl[s];
+          if (!(h[s] > 0)) continue;
+          double gj = gw[s];
+          if (j == p) {
+            for (std::int64_t i = 0; i < n; ++i) gj += v[i];
+          } else {
+            gj += detail::col_dot(A, j, v.data()) + l2 * dcur[s];
+          }
+          const double xj = xw[s] + dcur[s];
+          viol = std::max(viol, detail::kkt_violation(xj, gj, w[s]));
+          const double dd = detail::soft_threshold(xj - gj / h[s], w[s] / h[s]) - xj;
+          if (dd == 0.0) continue;
+          dcur[s] += dd;
+          if (j == p) {
+            for (std::int64_t i = 0; i < n; ++i) v[i] += dd * dv[i];
+          } else {
+            detail::col_axpy_weighted(A, j, dd, dv, v.data());
+          }
+        }
+        res.iterations += m;
+        if (viol <= inner_tol) {
+          inner_converged = true;
+          break;
+        }
+      }
+      for (std::int64_t s = 0; s < m; ++s) xnew[s] = xw[s] + dcur[s];
     }
     dw.resize(static_cast<std::size_t>(m));
     bool moved = false;
@@ -984,8 +1096,8 @@ BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
       moved |= dw[s] != 0.0;
     }
     if (!moved) {
-      if (ir.converged && kkt_w <= in.tol && ws_size >= std::min(opt.ws_max, pe)) break;
-      ws_size = std::min<std::int64_t>(std::min(opt.ws_max, pe), 2 * ws_size);
+      if (inner_converged && kkt_w <= inner_tol && ws_size >= pe) break;
+      ws_size = std::min<std::int64_t>(pe, 2 * ws_size);
       continue;
     }
     // A_W d (+ intercept)
