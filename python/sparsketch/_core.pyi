@@ -1,5 +1,5 @@
 # Type stubs for the compiled module sparsketch._core (private; use the sparsketch package).
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -98,3 +98,15 @@ def spmm(
 def standard_normal(
     out: npt.NDArray[np.floating[Any]], seed: int, offset: int, n_threads: int,
 ) -> None: ...
+def bcd_glm_dense(
+    A: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.float64], x: npt.NDArray[np.float64],
+    x0: npt.NDArray[np.float64], options: dict[str, Any], block_of: npt.NDArray[np.int64] | None,
+    callback: Callable[[dict[str, Any]], bool] | None, record_trace: bool,
+) -> dict[str, Any]: ...
+def bcd_glm_csc(
+    indptr: npt.NDArray[np.integer[Any]], indices: npt.NDArray[np.integer[Any]],
+    data: npt.NDArray[np.floating[Any]], n_rows: int, n_cols: int, y: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64], x0: npt.NDArray[np.float64], options: dict[str, Any],
+    block_of: npt.NDArray[np.int64] | None, callback: Callable[[dict[str, Any]], bool] | None,
+    record_trace: bool,
+) -> dict[str, Any]: ...

@@ -478,6 +478,7 @@ enum class BcdLoss : int {
 /// Dense column-major design: column j at data + j * ld (n rows).
 template <class T>
 struct DenseColumns {
+  static constexpr bool is_dense = true;
   const T* data = nullptr;
   std::int64_t n = 0, p = 0, ld = 0;
 };
@@ -485,6 +486,7 @@ struct DenseColumns {
 /// Compressed sparse columns: column j holds rows indices[indptr[j] .. indptr[j+1]).
 template <class T, class I>
 struct CscColumns {
+  static constexpr bool is_dense = false;
   const I* indptr = nullptr;
   const I* indices = nullptr;
   const T* values = nullptr;
@@ -949,12 +951,17 @@ BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
     const double inner_tol = 0.05 * kkt_max;
     std::vector<double> xnew(xw);
     bool inner_converged = false;
-    // Gram form when it fits and an update's O(m) gradient refresh is not much dearer than a
-    // data-form update's O(nnz of a column) (sparse data with short columns: data form)
+    // Gram form for small working sets (m <= 256), and on sparse data for working sets up to
+    // ws_max whose columns are long (m <= 8 x average column nnz: an update's O(m) gradient
+    // refresh is then not much dearer than a data-form update's O(nnz of a column)). Dense
+    // working sets above 256 use the data form: their Gram matrix costs n m^2 flops per
+    // working set, the work of m data-form epochs (see DEVNOTES).
     std::int64_t w_nnz = 0;
     for (std::int64_t s = 0; s < mp; ++s) w_nnz += detail::col_nnz(A, Wd[s]);
+    constexpr bool dense_design = Design::is_dense;
     const bool use_gram =
-        m <= opt.ws_max && (m <= 256 || m <= 8 * (w_nnz / std::max<std::int64_t>(mp, 1)));
+        m <= std::min<std::int64_t>(opt.ws_max, 256) ||
+        (!dense_design && m <= opt.ws_max && m <= 8 * (w_nnz / std::max<std::int64_t>(mp, 1)));
     if (use_gram) {  // Gram matrix of the working set, greedy BCD
       // --- quadratic model on W ---
       const std::int64_t ldq = m;
