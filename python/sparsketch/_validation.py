@@ -105,24 +105,28 @@ def resolve_n_threads(n_threads) -> int:
     return check_int(n_threads, "n_threads", minimum=1)
 
 
-def prepare_matrix(A, name: str = "A"):
+def prepare_matrix(A, name: str = "A", sparse_format: str = "csr"):
     """A 2-D float matrix ready for the C++ passes: a float32/float64 ndarray (finite, no
-    negative strides) or a canonical scipy ``csr_array`` (sorted, duplicate-free, finite data,
-    indices and indptr of one dtype, int32 or int64, structure validated in one O(nnz) pass).
+    negative strides) or a canonical scipy ``csr_array`` (``csc_array`` with
+    ``sparse_format="csc"``; sorted, duplicate-free, finite data, indices and indptr of one
+    dtype, int32 or int64, structure validated in one O(nnz) pass).
     """
     from . import _core
     if is_sparse(A):
         import scipy.sparse as sp
         if A.ndim != 2:
             raise ValueError(f"{name}: expected a 2-D sparse matrix")
-        A = sp.csr_array(A)  # no copy if already CSR
+        cls = sp.csc_array if sparse_format == "csc" else sp.csr_array
+        A = cls(A)  # no copy if already in that format
         indices, indptr = A.indices, A.indptr
         if indices.dtype != indptr.dtype or indices.dtype not in (np.int32, np.int64):
             indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
         data = as_float_array(A.data, f"{name}.data")
-        A = sp.csr_array((np.ascontiguousarray(data), np.ascontiguousarray(indices),
-                          np.ascontiguousarray(indptr)), shape=A.shape)
-        _core.validate_csr(A.indptr, A.indices, A.shape[0], A.shape[1], False)
+        A = cls((np.ascontiguousarray(data), np.ascontiguousarray(indices),
+                 np.ascontiguousarray(indptr)), shape=A.shape)
+        # (a CSC matrix is the CSR matrix of its transpose)
+        major, minor = A.shape if sparse_format != "csc" else A.shape[::-1]
+        _core.validate_csr(A.indptr, A.indices, major, minor, False)
         if not A.has_canonical_format:  # sorted, duplicate-free: results independent of format
             A = A.copy()
             A.sum_duplicates()

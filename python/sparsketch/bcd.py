@@ -38,7 +38,7 @@ import numpy as np
 from . import _core
 from ._random import normalize_seed
 from ._validation import (all_finite, as_float_array, check_bool, check_float, check_int,
-                          is_sparse, resolve_n_threads)
+                          is_sparse, prepare_matrix, resolve_n_threads)
 from .exceptions import ConvergenceWarning
 
 __all__ = ["BCDResult", "Lasso", "LogisticRegression", "RULES", "UPDATES", "lasso",
@@ -114,30 +114,8 @@ class BCDResult:
 
 def _prepare_design(A, name="A"):
     """Dense -> Fortran-ordered finite float32/float64; sparse -> canonical CSC."""
-    if is_sparse(A):
-        import scipy.sparse as sp
-        if A.ndim != 2:
-            raise ValueError(f"{name}: expected a 2-D sparse matrix")
-        A = sp.csc_array(A)
-        indices, indptr = A.indices, A.indptr
-        if indices.dtype != indptr.dtype or indices.dtype not in (np.int32, np.int64):
-            indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
-        data = as_float_array(A.data, f"{name}.data")
-        A = sp.csc_array((np.ascontiguousarray(data), np.ascontiguousarray(indices),
-                          np.ascontiguousarray(indptr)), shape=A.shape)
-        # a CSC matrix is the CSR matrix of its transpose: one O(nnz) structural check
-        _core.validate_csr(A.indptr, A.indices, A.shape[1], A.shape[0], False)
-        if not A.has_canonical_format:
-            A = A.copy()
-            A.sum_duplicates()
-        if not all_finite(A.data):
-            raise ValueError(f"{name}: contains NaN or Inf")
-    else:
-        A = as_float_array(A, name)
-        if A.ndim != 2:
-            raise ValueError(f"{name}: expected a 2-D array, got {A.ndim}-D")
-        if not all_finite(A):
-            raise ValueError(f"{name}: contains NaN or Inf")
+    A = prepare_matrix(A, name, sparse_format="csc")
+    if not is_sparse(A):
         A = np.asfortranarray(A)
     if A.shape[0] == 0 or A.shape[1] == 0:
         raise ValueError(f"{name}: empty matrix of shape {A.shape}")
