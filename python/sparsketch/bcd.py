@@ -37,8 +37,8 @@ import numpy as np
 
 from . import _core
 from ._random import normalize_seed
-from ._validation import (all_finite, as_float_array, check_bool, check_float, check_int,
-                          is_sparse, prepare_matrix, resolve_n_threads)
+from ._validation import (as_float_vector, check_bool, check_float, check_int, is_sparse,
+                          prepare_matrix, resolve_n_threads)
 from .exceptions import ConvergenceWarning
 
 __all__ = ["BCDResult", "Lasso", "LogisticRegression", "RULES", "UPDATES", "lasso",
@@ -123,14 +123,7 @@ def _prepare_design(A, name="A"):
 
 
 def _prepare_target(y, n, name):
-    y = as_float_array(y, name)
-    if y.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array, got {y.ndim}-D")
-    if y.shape[0] != n:
-        raise ValueError(f"{name}: expected length {n} (the rows of A), got {y.shape[0]}")
-    if not all_finite(y):
-        raise ValueError(f"{name}: contains NaN or Inf")
-    return np.ascontiguousarray(y, dtype=np.float64)
+    return as_float_vector(y, n, name, dtype=np.float64)
 
 
 def _check_choice(value, name, choices):
@@ -139,7 +132,7 @@ def _check_choice(value, name, choices):
     return value
 
 
-def _block_partition(A, blocks, block_size, p, seed):
+def _block_partition(A, blocks, block_size, p):
     """(variable_blocks, block_of or None) for the given `blocks` argument."""
     if isinstance(blocks, str):
         _check_choice(blocks, "blocks", BLOCKS)
@@ -185,7 +178,7 @@ def _solve(A, y, *, loss, lambda1, lambda2, fit_intercept, blocks, block_size, r
         max_iter = 1000 * (p + 1)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     seed_used = normalize_seed(seed)
-    variable, block_of = _block_partition(A, blocks, block_size, p, seed_used)
+    variable, block_of = _block_partition(A, blocks, block_size, p)
     if variable and rule not in _GREEDY:
         raise ValueError(f"rule: blocks='variable' needs a greedy rule (gs, gsl, gsd, gsq), "
                          f"got {rule!r}")

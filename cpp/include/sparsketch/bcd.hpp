@@ -194,7 +194,7 @@ inline BcdQuadraticResult bcd_quadratic(const double* Q, std::int64_t ldq, std::
   // sum_{k in b} |Q_jk| (Q_bb <= diag(d)), and a Cholesky factor of Q_bb (+ a tiny ridge for
   // singular blocks) when the update or the rule needs one.
   const std::int64_t nb = opt.variable_blocks ? 0 : n_fixed_blocks;
-  std::vector<double> Lb(nb), dgs(opt.variable_blocks ? p : p, 0.0);
+  std::vector<double> Lb(nb), dgs(p, 0.0);
   std::vector<Eigen::LLT<Eigen::MatrixXd>> chol;
   const bool need_chol = opt.update == BcdUpdate::newton || opt.rule == BcdRule::gsq;
   double max_diag = 0.0;
