@@ -3,6 +3,7 @@
 // given, is called between outer iterations with the GIL re-acquired.
 
 #include "sparsketch/bcd.hpp"
+#include "sparsketch/bcd_softmax.hpp"
 
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
@@ -18,6 +19,17 @@ using namespace sparsketch;
 
 namespace {
 
+BcdQuadraticOptions parse_inner(const py::dict& d) {
+  BcdQuadraticOptions o;
+  o.rule = static_cast<BcdRule>(d["rule"].cast<int>());
+  o.update = static_cast<BcdUpdate>(d["update"].cast<int>());
+  o.variable_blocks = d["variable_blocks"].cast<bool>();
+  o.block_size = d["block_size"].cast<std::int64_t>();
+  o.active_set_newton = d["active_set_newton"].cast<bool>();
+  o.seed = d["seed"].cast<std::uint64_t>();
+  return o;
+}
+
 BcdGlmOptions parse_options(const py::dict& d) {
   BcdGlmOptions o;
   o.loss = static_cast<BcdLoss>(d["loss"].cast<int>());
@@ -31,12 +43,22 @@ BcdGlmOptions parse_options(const py::dict& d) {
   o.ws_min = d["ws_min"].cast<std::int64_t>();
   o.ws_max = d["ws_max"].cast<std::int64_t>();
   o.n_threads = d["n_threads"].cast<int>();
-  o.inner.rule = static_cast<BcdRule>(d["rule"].cast<int>());
-  o.inner.update = static_cast<BcdUpdate>(d["update"].cast<int>());
-  o.inner.variable_blocks = d["variable_blocks"].cast<bool>();
-  o.inner.block_size = d["block_size"].cast<std::int64_t>();
-  o.inner.active_set_newton = d["active_set_newton"].cast<bool>();
-  o.inner.seed = d["seed"].cast<std::uint64_t>();
+  o.inner = parse_inner(d);
+  return o;
+}
+
+BcdSoftmaxOptions parse_softmax_options(const py::dict& d) {
+  BcdSoftmaxOptions o;
+  o.lambda1 = d["lambda1"].cast<double>();
+  o.lambda2 = d["lambda2"].cast<double>();
+  o.fit_intercept = d["fit_intercept"].cast<bool>();
+  o.tol = d["tol"].cast<double>();
+  o.max_iter = d["max_iter"].cast<std::int64_t>();
+  o.max_outer = d["max_outer"].cast<std::int64_t>();
+  o.explicit_max = d["explicit_max"].cast<std::int64_t>();
+  o.data_cd = d["data_cd"].cast<bool>();
+  o.n_threads = d["n_threads"].cast<int>();
+  o.inner = parse_inner(d);
   return o;
 }
 
@@ -71,6 +93,23 @@ py::dict to_dict(const BcdGlmResult& r) {
   return out;
 }
 
+/// The Python callback as a progress function (GIL re-acquired for the call); empty if None.
+std::function<bool(const BcdGlmProgress&)> make_progress(const py::object& callback) {
+  if (callback.is_none()) return nullptr;
+  return [callback](const BcdGlmProgress& e) {
+    py::gil_scoped_acquire gil;
+    py::dict info;
+    info["outer"] = e.outer;
+    info["iterations"] = e.iterations;
+    info["ws_size"] = e.ws_size;
+    info["support"] = e.support;
+    info["objective"] = e.primal;
+    info["measure"] = e.measure;
+    info["seconds"] = e.seconds;
+    return py::bool_(callback(info)).cast<bool>();
+  };
+}
+
 template <class Design>
 py::dict solve(const Design& a, py::array y, py::array x, py::array x0, const py::dict& opts,
                py::object block_of, py::object callback, bool record_trace) {
@@ -94,21 +133,7 @@ py::dict solve(const Design& a, py::array y, py::array x, py::array x0, const py
   }
   std::vector<double> trace_sink;
   if (record_trace) o.inner.trace = &trace_sink;  // marks "record"; bcd_glm fills res.trace
-  std::function<bool(const BcdGlmProgress&)> progress;
-  if (!callback.is_none()) {
-    progress = [&callback](const BcdGlmProgress& e) {
-      py::gil_scoped_acquire gil;
-      py::dict info;
-      info["outer"] = e.outer;
-      info["iterations"] = e.iterations;
-      info["ws_size"] = e.ws_size;
-      info["support"] = e.support;
-      info["objective"] = e.primal;
-      info["measure"] = e.measure;
-      info["seconds"] = e.seconds;
-      return py::bool_(callback(info)).cast<bool>();
-    };
-  }
+  const auto progress = make_progress(callback);
   const double* yp = static_cast<const double*>(y.data());
   double* xp = bind::mutable_data<double>(x, "x");
   double* x0p = bind::mutable_data<double>(x0, "x0");
@@ -144,6 +169,66 @@ py::dict bcd_glm_csc_py(py::array indptr, py::array indices, py::array data, std
   });
 }
 
+template <class Design>
+py::dict solve_softmax(const Design& a, py::array labels, std::int64_t k, py::array W,
+                       py::array b, const py::dict& opts, py::object block_of,
+                       py::object callback) {
+  bind::require_dtype<std::int32_t>(labels, "labels");
+  bind::require_dtype<double>(W, "W");
+  bind::require_dtype<double>(b, "b");
+  if (labels.ndim() != 1 || labels.shape(0) != a.n || !(labels.flags() & py::array::c_style))
+    throw type_error("labels: expected a contiguous int32 vector of length " +
+                     std::to_string(a.n));
+  if (W.ndim() != 2 || W.shape(0) != a.p || W.shape(1) != k || !(W.flags() & py::array::c_style))
+    throw type_error("W: expected a C-ordered float64 array of shape (p, k)");
+  if (b.ndim() != 1 || b.shape(0) != k || !(b.flags() & py::array::c_style))
+    throw type_error("b: expected a contiguous float64 vector of length k");
+  BcdSoftmaxOptions o = parse_softmax_options(opts);
+  py::array blk;
+  if (!block_of.is_none()) {
+    blk = block_of.cast<py::array>();
+    bind::require_dtype<std::int64_t>(blk, "block_of");
+    if (blk.ndim() != 1 || blk.shape(0) != a.p || !(blk.flags() & py::array::c_style))
+      throw type_error("block_of: expected a contiguous int64 vector of length p");
+    o.block_of = static_cast<const std::int64_t*>(blk.data());
+  }
+  const auto progress = make_progress(callback);
+  const auto* lp = static_cast<const std::int32_t*>(labels.data());
+  double* wp = bind::mutable_data<double>(W, "W");
+  double* bp = bind::mutable_data<double>(b, "b");
+  BcdGlmResult r;
+  {
+    py::gil_scoped_release release;
+    r = bcd_softmax(a, lp, k, wp, bp, o, progress);
+  }
+  return to_dict(r);
+}
+
+py::dict bcd_softmax_dense_py(py::array A, py::array labels, std::int64_t k, py::array W,
+                              py::array b, py::dict opts, py::object block_of,
+                              py::object callback) {
+  return bind::dispatch_float(A, "A", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (A.ndim() != 2 || !(A.flags() & py::array::f_style))
+      throw type_error("A: expected a Fortran-ordered 2-D array");
+    const DenseColumns<T> a{static_cast<const T*>(A.data()), A.shape(0), A.shape(1), A.shape(0)};
+    return solve_softmax(a, labels, k, W, b, opts, block_of, callback);
+  });
+}
+
+py::dict bcd_softmax_csc_py(py::array indptr, py::array indices, py::array data,
+                            std::int64_t n_rows, std::int64_t n_cols, py::array labels,
+                            std::int64_t k, py::array W, py::array b, py::dict opts,
+                            py::object block_of, py::object callback) {
+  return bind::dispatch_float_index(data, indices, "A.data", "A.indices", [&](auto st, auto it) {
+    using T = typename decltype(st)::type;
+    using I = typename decltype(it)::type;
+    const auto v = bind::csr_view<T, I>(indptr, indices, data, n_cols, n_rows);
+    const CscColumns<T, I> a{v.indptr, v.indices, v.values, n_rows, n_cols};
+    return solve_softmax(a, labels, k, W, b, opts, block_of, callback);
+  });
+}
+
 }  // namespace
 
 void bind_bcd(py::module_& m) {
@@ -153,5 +238,13 @@ void bind_bcd(py::module_& m) {
   m.def("bcd_glm_csc", &bcd_glm_csc_py, py::arg("indptr"), py::arg("indices"), py::arg("data"),
         py::arg("n_rows"), py::arg("n_cols"), py::arg("y"), py::arg("x"), py::arg("x0"),
         py::arg("options"), py::arg("block_of"), py::arg("callback"), py::arg("record_trace"),
+        "Same for CSC A.");
+  m.def("bcd_softmax_dense", &bcd_softmax_dense_py, py::arg("A"), py::arg("labels"),
+        py::arg("k"), py::arg("W"), py::arg("b"), py::arg("options"), py::arg("block_of"),
+        py::arg("callback"),
+        "Softmax regression by BCD with dense Fortran-ordered A (W, b updated in place).");
+  m.def("bcd_softmax_csc", &bcd_softmax_csc_py, py::arg("indptr"), py::arg("indices"),
+        py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("labels"), py::arg("k"),
+        py::arg("W"), py::arg("b"), py::arg("options"), py::arg("block_of"), py::arg("callback"),
         "Same for CSC A.");
 }

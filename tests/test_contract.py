@@ -14,6 +14,7 @@ import sparsketch
 
 _BCD_B = np.linspace(-1.0, 2.0, 40)
 _BCD_Y = np.arange(40) % 3 == 0
+_BCD_Y3 = np.arange(40) % 3
 _SPMM_A = __import__("scipy.sparse").sparse.random_array((20, 30), density=0.2, random_state=0,
                                                         format="csr")
 
@@ -100,7 +101,7 @@ CASES = [
         make=lambda rng, dt: rng.standard_normal((40, 6)).astype(dt),
         empty=lambda: None,
         bad=[(np.ones(5), ValueError, "A"), (np.ones((40, 2), complex), TypeError, "A"),
-             (np.ones((39, 2)), ValueError, "b" if name != "logistic" else "y")],
+             (np.ones((39, 2)), ValueError, "y" if name in ("logistic", "softmax") else "b")],
         nan_optout=None,
     )
     for name, call in [
@@ -109,6 +110,8 @@ CASES = [
         ("lasso", lambda x, **kw: sparsketch.bcd.lasso(x, _BCD_B, 0.05, tol=1e-12, **kw).x),
         ("logistic", lambda x, **kw: sparsketch.bcd.logistic(
             x, _BCD_Y, penalty="l1", tol=1e-10, **kw).x),
+        ("softmax", lambda x, **kw: sparsketch.bcd.softmax(
+            x, _BCD_Y3, tol=1e-10, **kw).x),
     ]
 ]
 

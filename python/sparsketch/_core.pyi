@@ -110,3 +110,15 @@ def bcd_glm_csc(
     block_of: npt.NDArray[np.int64] | None, callback: Callable[[dict[str, Any]], bool] | None,
     record_trace: bool,
 ) -> dict[str, Any]: ...
+def bcd_softmax_dense(
+    A: npt.NDArray[np.floating[Any]], labels: npt.NDArray[np.int32], k: int,
+    W: npt.NDArray[np.float64], b: npt.NDArray[np.float64], options: dict[str, Any],
+    block_of: npt.NDArray[np.int64] | None, callback: Callable[[dict[str, Any]], bool] | None,
+) -> dict[str, Any]: ...
+def bcd_softmax_csc(
+    indptr: npt.NDArray[np.integer[Any]], indices: npt.NDArray[np.integer[Any]],
+    data: npt.NDArray[np.floating[Any]], n_rows: int, n_cols: int,
+    labels: npt.NDArray[np.int32], k: int, W: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64], options: dict[str, Any], block_of: npt.NDArray[np.int64] | None,
+    callback: Callable[[dict[str, Any]], bool] | None,
+) -> dict[str, Any]: ...

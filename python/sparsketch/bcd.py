@@ -42,7 +42,7 @@ from ._validation import (as_float_vector, check_bool, check_float, check_int, i
 from .exceptions import ConvergenceWarning
 
 __all__ = ["BCDResult", "Lasso", "LogisticRegression", "RULES", "UPDATES", "lasso",
-           "least_squares", "logistic"]
+           "least_squares", "logistic", "softmax"]
 
 RULES = ("cyclic", "random", "lipschitz", "gs", "gsl", "gsd", "gsq")
 UPDATES = ("gradient", "newton")
@@ -56,9 +56,9 @@ class BCDResult:
 
     Attributes
     ----------
-    x : ndarray, shape (p,)
+    x : ndarray, shape (p,) (softmax: (p, k))
         The solution (dtype of A).
-    intercept : float
+    intercept : float (softmax: ndarray of shape (k,))
         The unpenalized intercept (0.0 without ``fit_intercept``).
     objective : float
         The objective at ``x`` (in the scaling of the function's docstring).
@@ -89,6 +89,8 @@ class BCDResult:
         Seed of the random rules.
     time : float
         Seconds in the solver.
+    classes : ndarray or None
+        :func:`softmax`: the sorted class labels (column c of ``x`` scores ``classes[c]``).
     """
 
     x: np.ndarray
@@ -106,6 +108,7 @@ class BCDResult:
     trace: np.ndarray | None = None
     seed: int = 0
     time: float = 0.0
+    classes: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,9 +173,7 @@ def _solve(A, y, *, loss, lambda1, lambda2, fit_intercept, blocks, block_size, r
     block_size = check_int(block_size, "block_size", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     record_trace = check_bool(record_trace, "record_trace")
-    verbose = check_bool(verbose, "verbose")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback: expected a callable or None, got {type(callback).__name__}")
+    verbose = _check_callback(callback, verbose)
     n, p = A.shape
     if max_iter is None:
         max_iter = 1000 * (p + 1)
@@ -199,20 +200,8 @@ def _solve(A, y, *, loss, lambda1, lambda2, fit_intercept, blocks, block_size, r
                 ws_max=int(ws_max), n_threads=resolve_n_threads(n_threads),
                 rule=RULES.index(rule), update=UPDATES.index(update), variable_blocks=variable,
                 block_size=block_size, active_set_newton=bool(active_set), seed=seed_used)
-    cb = None
     stopped = []
-    if callback is not None or verbose:
-        def cb(info):
-            info = dict(info, objective=info["objective"] * objective_scale)
-            if verbose:
-                print(f"[bcd] outer {info['outer']:4d}  iter {info['iterations']:8d}  "
-                      f"objective {info['objective']:.10e}  measure {info['measure']:.3e}  "
-                      f"working set {info['ws_size']}  support {info['support']}  "
-                      f"{info['seconds']:.3f} s", flush=True)
-            stop = bool(callback(info)) if callback is not None else False
-            if stop:
-                stopped.append(True)
-            return stop
+    cb = _progress_callback(callback, verbose, objective_scale, stopped)
     t0 = time.perf_counter()
     if is_sparse(A):
         r = _core.bcd_glm_csc(A.indptr, A.indices, A.data, n, p, y, x, xi, opts, block_of, cb,
@@ -220,25 +209,61 @@ def _solve(A, y, *, loss, lambda1, lambda2, fit_intercept, blocks, block_size, r
     else:
         r = _core.bcd_glm_dense(A, y, x, xi, opts, block_of, cb, record_trace)
     elapsed = time.perf_counter() - t0
+    res = _make_result(r, x.astype(A.dtype), float(xi[0]), objective_scale, seed_used, elapsed,
+                       record_trace)
+    _warn_unconverged(res, tol, stopped)
+    return res
+
+
+def _check_callback(callback, verbose):
+    verbose = check_bool(verbose, "verbose")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected a callable or None, got {type(callback).__name__}")
+    return verbose
+
+
+def _progress_callback(callback, verbose, objective_scale, stopped):
+    """The C++ progress hook: prints when verbose, calls the user's callback (objective in the
+    user's scaling) and records in `stopped` that it asked to stop."""
+    if callback is None and not verbose:
+        return None
+
+    def cb(info):
+        info = dict(info, objective=info["objective"] * objective_scale)
+        if verbose:
+            print(f"[bcd] outer {info['outer']:4d}  iter {info['iterations']:8d}  "
+                  f"objective {info['objective']:.10e}  measure {info['measure']:.3e}  "
+                  f"working set {info['ws_size']}  support {info['support']}  "
+                  f"{info['seconds']:.3f} s", flush=True)
+        stop = bool(callback(info)) if callback is not None else False
+        if stop:
+            stopped.append(True)
+        return stop
+    return cb
+
+
+def _make_result(r, x, intercept, objective_scale, seed_used, elapsed, record_trace,
+                 classes=None):
     h = r["history"]
     history = dict(iterations=h[:, 0].astype(np.int64), objective=h[:, 1] * objective_scale,
                    measure=h[:, 2], time=h[:, 3], ws_size=h[:, 4].astype(np.int64),
                    support=h[:, 5].astype(np.int64))
-    dtype = A.dtype
-    res = BCDResult(x=x.astype(dtype), intercept=float(xi[0]),
-                    objective=r["primal"] * objective_scale, gap=r["gap"] * objective_scale,
-                    measure=r["measure"], measure_is_gap=r["measure_is_gap"],
-                    converged=r["converged"], iterations=r["iterations"],
-                    outer_iterations=r["outer"], active_set_iter=r["active_set_iter"],
-                    newton_steps=r["newton_steps"], history=history,
-                    trace=r["trace"] * objective_scale if record_trace else None,
-                    seed=seed_used, time=elapsed)
+    return BCDResult(x=x, intercept=intercept,
+                     objective=r["primal"] * objective_scale, gap=r["gap"] * objective_scale,
+                     measure=r["measure"], measure_is_gap=r["measure_is_gap"],
+                     converged=r["converged"], iterations=r["iterations"],
+                     outer_iterations=r["outer"], active_set_iter=r["active_set_iter"],
+                     newton_steps=r["newton_steps"], history=history,
+                     trace=r["trace"] * objective_scale if record_trace else None,
+                     seed=seed_used, time=elapsed, classes=classes)
+
+
+def _warn_unconverged(res, tol, stopped, stacklevel=4):
     if not res.converged and not stopped:  # (a callback that stops the solver gets no warning)
         warnings.warn(ConvergenceWarning(
             f"BCD stopped after {res.iterations} block updates ({res.outer_iterations} outer "
             f"iterations) with measure {res.measure:.3e} > tol {tol:.1e}",
-            iterations=res.iterations, residual=res.measure, tol=tol), stacklevel=3)
-    return res
+            iterations=res.iterations, residual=res.measure, tol=tol), stacklevel=stacklevel)
 
 
 _COMMON_DOC = """
@@ -442,7 +467,136 @@ def logistic(A, y, *, C=1.0, penalty="l2", l1_ratio=0.5, fit_intercept=True,
                   record_trace=record_trace, objective_scale=C, active_set=active_set)
 
 
-for _f in (least_squares, lasso, logistic):
+def _class_labels(y, n):
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"y: expected a 1-D array of length {n}, got shape {y.shape}")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("y: contains NaN or Inf")
+    if y.dtype == object:
+        raise TypeError("y: expected numeric or string labels, got dtype object")
+    classes, labels = np.unique(y, return_inverse=True)
+    if classes.shape[0] < 2:
+        raise ValueError(f"y: needs at least 2 classes, got {classes.shape[0]}")
+    return classes, np.ascontiguousarray(labels.ravel(), dtype=np.int32)
+
+
+def softmax(A, y, *, C=1.0, penalty="l2", l1_ratio=0.5, fit_intercept=True,
+            blocks="contiguous", block_size=1, rule="gsl", update="newton", model="auto",
+            tol=1e-6, max_iter=None, max_outer=500, seed=None, callback=None, verbose=False,
+            n_threads=None, x0=None, intercept0=None, active_set=True) -> BCDResult:
+    """Multinomial (softmax) logistic regression by block coordinate descent, in
+    scikit-learn's scaling (``LogisticRegression`` with the multinomial loss):
+
+    minimize C * sum_i [logsumexp(a_i^T X + x0) - (a_i^T X + x0)_{y_i}] + R(X),
+    X of shape (p, k), R as in :func:`logistic` (``"l2"``: 1/2 ||X||_F^2).
+
+    The variables are blocked by feature: a block holds all k class weights of its features
+    (the coordinates the softmax couples); the intercepts are one more block. Each outer
+    iteration minimizes the proximal Newton model by BCD and takes an Armijo step.
+
+    Parameters
+    ----------
+    A : array_like or scipy.sparse matrix, shape (n, p)
+    y : array_like, shape (n,)
+        Class labels (any k >= 2 distinct values; ``result.classes`` holds them sorted).
+    C, penalty, l1_ratio, fit_intercept :
+        As in :func:`logistic` (the L1 penalty is entrywise).
+    blocks : {"contiguous", "lipschitz", "variable"} or int array of shape (p,)
+        Partition of the features (see ``blocks`` below); ``block_size`` counts features.
+    model : {"auto", "explicit", "data", "data-cd"}, default "auto"
+        ``"explicit"`` forms the model Hessian ((p k + k)^2 doubles) and runs BCD with
+        ``rule``, ``update`` and ``blocks``. ``"data-cd"`` works from A directly with cyclic
+        sweeps over the features, a k x k (proximal) Newton step per feature. ``"data"`` is
+        ``"data-cd"`` for the L1 and elastic-net penalties; for ``"l2"`` it solves each
+        outer Newton system by conjugate gradients preconditioned with the same per-feature
+        k x k block Hessians (block Jacobi), which copes far better with correlated features
+        (pixels, say). In the data forms the rule, update and blocks arguments do not apply
+        (greedy rules would need the Hessian). ``"auto"``: explicit up to 512 variables,
+        else ``"data"``.
+    {common}
+    Returns
+    -------
+    BCDResult
+        ``x`` of shape (p, k), ``intercept`` of shape (k,) (mean 0), ``classes``; ``measure``
+        is the largest KKT violation divided by the one at X = 0, x0 = 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsketch import bcd
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((600, 5)); y = np.argmax(A[:, :3], axis=1)
+    >>> res = bcd.softmax(A, y, C=10.0)
+    >>> res.converged, res.x.shape
+    (True, (5, 3))
+    >>> bool(np.mean(np.argmax(A @ res.x + res.intercept, 1) == y) > 0.99)
+    True
+    """
+    A = _prepare_design(A)
+    n, p = A.shape
+    classes, labels = _class_labels(y, n)
+    k = classes.shape[0]
+    C = check_float(C, "C", minimum=0.0, strict=True)
+    _check_choice(penalty, "penalty", ("l2", "l1", "elasticnet"))
+    l1_ratio = check_float(l1_ratio, "l1_ratio", minimum=0.0)
+    if l1_ratio > 1:
+        raise ValueError(f"l1_ratio: must be in [0, 1], got {l1_ratio}")
+    rho = {"l2": 0.0, "l1": 1.0}.get(penalty, l1_ratio)
+    fit_intercept = check_bool(fit_intercept, "fit_intercept")
+    _check_choice(rule, "rule", RULES)
+    _check_choice(update, "update", UPDATES)
+    _check_choice(model, "model", ("auto", "explicit", "data", "data-cd"))
+    block_size = check_int(block_size, "block_size", minimum=1)
+    tol = check_float(tol, "tol", minimum=0.0)
+    verbose = _check_callback(callback, verbose)
+    nvar = p * k + (k if fit_intercept else 0)
+    if model == "explicit" and nvar * nvar * 8 > 2 ** 33:
+        raise MemoryError(f"model='explicit' needs a {nvar} x {nvar} Hessian "
+                          f"({nvar * nvar * 8 / 2 ** 30:.1f} GiB); use model='data'")
+    explicit_max = {"auto": 512, "explicit": nvar, "data": 0, "data-cd": 0}[model]
+    if max_iter is None:
+        max_iter = 1000 * (nvar + 1)
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
+    max_outer = check_int(max_outer, "max_outer", minimum=0)
+    seed_used = normalize_seed(seed)
+    variable, block_of = _block_partition(A, blocks, block_size, p)
+    if variable and rule not in _GREEDY:
+        raise ValueError(f"rule: blocks='variable' needs a greedy rule (gs, gsl, gsd, gsq), "
+                         f"got {rule!r}")
+    W = np.zeros((p, k))
+    if x0 is not None:
+        x0 = np.asarray(x0, dtype=np.float64)
+        if x0.shape != (p, k):
+            raise ValueError(f"x0: expected shape ({p}, {k}), got {x0.shape}")
+        if not np.all(np.isfinite(x0)):
+            raise ValueError("x0: contains NaN or Inf")
+        W[:] = x0
+    b = np.zeros(k)
+    if intercept0 is not None:
+        b[:] = as_float_vector(intercept0, k, "intercept0", dtype=np.float64)
+    opts = dict(lambda1=rho / C, lambda2=(1 - rho) / C, fit_intercept=fit_intercept, tol=tol,
+                max_iter=max_iter, max_outer=max_outer, explicit_max=int(explicit_max),
+                data_cd=model == "data-cd",
+                n_threads=resolve_n_threads(n_threads), rule=RULES.index(rule),
+                update=UPDATES.index(update), variable_blocks=variable, block_size=block_size,
+                active_set_newton=check_bool(active_set, "active_set"), seed=seed_used)
+    stopped = []
+    cb = _progress_callback(callback, verbose, C, stopped)
+    t0 = time.perf_counter()
+    if is_sparse(A):
+        r = _core.bcd_softmax_csc(A.indptr, A.indices, A.data, n, p, labels, k, W, b, opts,
+                                  block_of, cb)
+    else:
+        r = _core.bcd_softmax_dense(A, labels, k, W, b, opts, block_of, cb)
+    elapsed = time.perf_counter() - t0
+    res = _make_result(r, W.astype(A.dtype), b.astype(A.dtype), C, seed_used, elapsed, False,
+                       classes=classes)
+    _warn_unconverged(res, tol, stopped, stacklevel=3)
+    return res
+
+
+for _f in (least_squares, lasso, logistic, softmax):
     _f.__doc__ = _f.__doc__.replace("    {common}\n", _COMMON_DOC.lstrip("\n"))
 del _f
 
