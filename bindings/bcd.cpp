@@ -3,7 +3,6 @@
 // given, is called between outer iterations with the GIL re-acquired.
 
 #include "sparsketch/bcd.hpp"
-#include "sparsketch/bcd_softmax.hpp"
 
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
@@ -13,6 +12,8 @@
 #include <string>
 
 #include "arrays.hpp"
+#include "sparsketch/bcd_graph.hpp"
+#include "sparsketch/bcd_softmax.hpp"
 
 namespace py = pybind11;
 using namespace sparsketch;
@@ -170,15 +171,13 @@ py::dict bcd_glm_csc_py(py::array indptr, py::array indices, py::array data, std
 }
 
 template <class Design>
-py::dict solve_softmax(const Design& a, py::array labels, std::int64_t k, py::array W,
-                       py::array b, const py::dict& opts, py::object block_of,
-                       py::object callback) {
+py::dict solve_softmax(const Design& a, py::array labels, std::int64_t k, py::array W, py::array b,
+                       const py::dict& opts, py::object block_of, py::object callback) {
   bind::require_dtype<std::int32_t>(labels, "labels");
   bind::require_dtype<double>(W, "W");
   bind::require_dtype<double>(b, "b");
   if (labels.ndim() != 1 || labels.shape(0) != a.n || !(labels.flags() & py::array::c_style))
-    throw type_error("labels: expected a contiguous int32 vector of length " +
-                     std::to_string(a.n));
+    throw type_error("labels: expected a contiguous int32 vector of length " + std::to_string(a.n));
   if (W.ndim() != 2 || W.shape(0) != a.p || W.shape(1) != k || !(W.flags() & py::array::c_style))
     throw type_error("W: expected a C-ordered float64 array of shape (p, k)");
   if (b.ndim() != 1 || b.shape(0) != k || !(b.flags() & py::array::c_style))
@@ -229,6 +228,77 @@ py::dict bcd_softmax_csc_py(py::array indptr, py::array indices, py::array data,
   });
 }
 
+// --- label propagation: Python passes a validated symmetric CSR graph (int64, float64) ---
+GraphCsr graph_view(const py::array& indptr, const py::array& indices, const py::array& w) {
+  bind::require_dtype<std::int64_t>(indptr, "indptr");
+  bind::require_dtype<std::int64_t>(indices, "indices");
+  bind::require_dtype<double>(w, "weights");
+  if (indptr.ndim() != 1 || indptr.shape(0) < 1 || !(indptr.flags() & py::array::c_style) ||
+      !(indices.flags() & py::array::c_style) || !(w.flags() & py::array::c_style) ||
+      indices.ndim() != 1 || w.ndim() != 1 || indices.shape(0) != w.shape(0))
+    throw type_error("graph: expected contiguous 1-D indptr, indices, weights");
+  GraphCsr g;
+  g.n = indptr.shape(0) - 1;
+  g.ptr = static_cast<const std::int64_t*>(indptr.data());
+  g.idx = static_cast<const std::int64_t*>(indices.data());
+  g.w = static_cast<const double*>(w.data());
+  if (g.ptr[0] != 0 || g.ptr[g.n] != indices.shape(0))
+    throw value_error("graph: indptr does not match indices");
+  return g;
+}
+
+py::array_t<std::int64_t> forest_blocks_py(py::array indptr, py::array indices, py::array w) {
+  const GraphCsr g = graph_view(indptr, indices, w);
+  std::vector<std::int64_t> b;
+  {
+    py::gil_scoped_release release;
+    b = forest_blocks(g);
+  }
+  py::array_t<std::int64_t> out(static_cast<py::ssize_t>(b.size()));
+  std::copy(b.begin(), b.end(), out.mutable_data());
+  return out;
+}
+
+py::dict label_propagation_py(py::array indptr, py::array indices, py::array w, py::array C,
+                              py::array lab, py::array X, py::array block_of, bool forest,
+                              int method, int precond, py::dict opts, py::object callback) {
+  const GraphCsr g = graph_view(indptr, indices, w);
+  bind::require_dtype<double>(C, "C");
+  bind::require_dtype<double>(lab, "lab");
+  bind::require_dtype<double>(X, "X");
+  bind::require_dtype<std::int64_t>(block_of, "block_of");
+  if (C.ndim() != 2 || C.shape(0) != g.n || X.ndim() != 2 || X.shape(0) != g.n ||
+      X.shape(1) != C.shape(1) || lab.ndim() != 1 || lab.shape(0) != g.n || block_of.ndim() != 1 ||
+      block_of.shape(0) != g.n || !(C.flags() & py::array::c_style) ||
+      !(X.flags() & py::array::c_style) || !(lab.flags() & py::array::c_style) ||
+      !(block_of.flags() & py::array::c_style))
+    throw type_error("label_propagation: inconsistent C-contiguous arrays");
+  LabelPropOptions o;
+  o.rule = static_cast<BcdRule>(opts["rule"].cast<int>());
+  o.update = static_cast<BcdUpdate>(opts["update"].cast<int>());
+  o.lambda = opts["lambda"].cast<double>();
+  o.tol = opts["tol"].cast<double>();
+  o.max_iter = opts["max_iter"].cast<std::int64_t>();
+  o.seed = opts["seed"].cast<std::uint64_t>();
+  o.n_threads = opts["n_threads"].cast<int>();
+  const std::int64_t k = C.shape(1);
+  const auto* bp = static_cast<const std::int64_t*>(block_of.data());
+  std::vector<std::int64_t> blk(bp, bp + g.n);
+  for (std::int64_t b : blk)
+    if (b < 0 || b >= g.n) throw value_error("blocks: block ids must lie in [0, n)");
+  const auto progress = make_progress(callback);
+  const auto* cp = static_cast<const double*>(C.data());
+  const auto* lp = static_cast<const double*>(lab.data());
+  double* xp = bind::mutable_data<double>(X, "X");
+  BcdGlmResult r;
+  {
+    py::gil_scoped_release release;
+    r = method == 0 ? label_propagation_bcd(g, cp, lp, k, xp, blk, forest, o, progress)
+                    : label_propagation_cg(g, cp, lp, k, xp, blk, precond, o, progress);
+  }
+  return to_dict(r);
+}
+
 }  // namespace
 
 void bind_bcd(py::module_& m) {
@@ -239,12 +309,19 @@ void bind_bcd(py::module_& m) {
         py::arg("n_rows"), py::arg("n_cols"), py::arg("y"), py::arg("x"), py::arg("x0"),
         py::arg("options"), py::arg("block_of"), py::arg("callback"), py::arg("record_trace"),
         "Same for CSC A.");
-  m.def("bcd_softmax_dense", &bcd_softmax_dense_py, py::arg("A"), py::arg("labels"),
-        py::arg("k"), py::arg("W"), py::arg("b"), py::arg("options"), py::arg("block_of"),
-        py::arg("callback"),
+  m.def("bcd_softmax_dense", &bcd_softmax_dense_py, py::arg("A"), py::arg("labels"), py::arg("k"),
+        py::arg("W"), py::arg("b"), py::arg("options"), py::arg("block_of"), py::arg("callback"),
         "Softmax regression by BCD with dense Fortran-ordered A (W, b updated in place).");
   m.def("bcd_softmax_csc", &bcd_softmax_csc_py, py::arg("indptr"), py::arg("indices"),
         py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("labels"), py::arg("k"),
         py::arg("W"), py::arg("b"), py::arg("options"), py::arg("block_of"), py::arg("callback"),
         "Same for CSC A.");
+  m.def("forest_blocks", &forest_blocks_py, py::arg("indptr"), py::arg("indices"),
+        py::arg("weights"),
+        "Greedy forest partition of a symmetric CSR graph (block id per node).");
+  m.def("bcd_label_propagation", &label_propagation_py, py::arg("indptr"), py::arg("indices"),
+        py::arg("weights"), py::arg("C"), py::arg("lab"), py::arg("X"), py::arg("block_of"),
+        py::arg("forest"), py::arg("method"), py::arg("precond"), py::arg("options"),
+        py::arg("callback"),
+        "Label propagation by BCD (method 0) or preconditioned CG (method 1); X updated in place.");
 }

@@ -122,3 +122,13 @@ def bcd_softmax_csc(
     b: npt.NDArray[np.float64], options: dict[str, Any], block_of: npt.NDArray[np.int64] | None,
     callback: Callable[[dict[str, Any]], bool] | None,
 ) -> dict[str, Any]: ...
+def forest_blocks(
+    indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+) -> npt.NDArray[np.int64]: ...
+def bcd_label_propagation(
+    indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64], C: npt.NDArray[np.float64], lab: npt.NDArray[np.float64],
+    X: npt.NDArray[np.float64], block_of: npt.NDArray[np.int64], forest: bool, method: int,
+    precond: int, options: dict[str, Any], callback: Callable[[dict[str, Any]], bool] | None,
+) -> dict[str, Any]: ...

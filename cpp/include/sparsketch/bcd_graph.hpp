@@ -1,0 +1,653 @@
+#pragma once
+/// \file bcd_graph.hpp
+/// Graph label propagation by block coordinate descent (the paper's "quadratic labeling"
+/// problem, dataset D; Nutini, Laradji & Schmidt, arXiv:1712.08859, sections 5 and 7), with
+/// forest-structured blocks updated by message passing, and the same forest sweeps as a
+/// preconditioner for conjugate gradients.
+///
+/// Problem: S (n x n) symmetric with non-negative weights and no diagonal, Y (n x k) the
+/// one-hot labels of the labelled nodes (zero rows elsewhere), lab_i = 1 for labelled nodes:
+///   F(X) = sum_{i<j} S_ij ||x_i - x_j||^2 + lambda sum_i lab_i ||x_i - y_i||^2
+///        = tr(X^T M X) - 2 tr(C^T X) + const,  M = diag(S 1) - S + lambda diag(lab),
+///   C = lambda diag(lab) Y.  The gradient is 2 (M X - C); the stopping measure is the relative
+///   residual ||M X - C||_F / ||C||_F (scipy's CG convention).
+/// Nodes in connected components without a labelled node have M singular there with C = 0;
+/// every method keeps them at their start value (0 from a zero start: the minimum-norm
+/// solution).
+///
+/// Blocks: a partition of the nodes. Forest blocks (`forest_blocks`) are grown greedily: a
+/// node joins the current block when its neighbours already in the block lie in different
+/// trees of it (so the block's induced subgraph stays acyclic); the nodes left over start the
+/// next block. On a forest block, M_bb is tree-structured and M_bb z = r is solved by Gaussian
+/// elimination leaves-to-root then back-substitution root-to-leaves: O(|b|) (message passing).
+/// Other blocks use a dense Cholesky factor of M_bb (cached).
+///
+/// Rules (on blocks): cyclic, random, Lipschitz-proportional, GS (||g_b||^2), GSL
+/// (||g_b||^2 / L_b), GSD (sum g_i^2 / D_i) and GSQ (g_b^T M_bb^{-1} g_b, by message passing on
+/// forest blocks), with L_b and D the Gershgorin bounds: D_i = M_ii + sum_{j in b} S_ij
+/// (M_bb <= diag(D)), L_b = max_{i in b} D_i. Greedy rules keep the gradient up to date
+/// (only the block and its neighbours change) and the block scores in a tournament tree.
+/// Updates: gradient (X_b -= G_b / L_b) or Newton (exact block minimization).
+/// Cyclic Newton sweeps over forest blocks skip the gradient bookkeeping and solve the trees
+/// of a block in parallel (they do not interact within the block).
+///
+/// Results do not depend on the number of threads.
+
+#include <Eigen/Cholesky>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "sparsketch/bcd.hpp"
+
+namespace sparsketch {
+
+/// Symmetric graph in CSR form (both directions stored, no self loops, weights >= 0).
+struct GraphCsr {
+  std::int64_t n = 0;
+  const std::int64_t* ptr = nullptr;
+  const std::int64_t* idx = nullptr;
+  const double* w = nullptr;
+};
+
+struct LabelPropOptions {
+  BcdRule rule = BcdRule::cyclic;
+  BcdUpdate update = BcdUpdate::newton;
+  double lambda = 1.0;
+  double tol = 1e-6;                ///< on ||M X - C||_F / ||C||_F
+  std::int64_t max_iter = 1000000;  ///< block updates (BCD) or iterations (CG)
+  std::uint64_t seed = 0;
+  int n_threads = 0;
+};
+
+/// Greedy forest partition: block id per node (ids 0, 1, ... in creation order).
+inline std::vector<std::int64_t> forest_blocks(const GraphCsr& g) {
+  const std::int64_t n = g.n;
+  std::vector<std::int64_t> block(static_cast<std::size_t>(n), -1), parent(block.size()),
+      left(block.size());
+  std::iota(left.begin(), left.end(), 0);
+  auto find = [&](std::int64_t a) {
+    while (parent[a] != a) {
+      parent[a] = parent[parent[a]];
+      a = parent[a];
+    }
+    return a;
+  };
+  std::vector<std::int64_t> roots;
+  for (std::int64_t b = 0; !left.empty(); ++b) {
+    std::vector<std::int64_t> rest;
+    for (std::int64_t v : left) {
+      roots.clear();
+      bool ok = true;
+      for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1] && ok; ++e) {
+        const std::int64_t u = g.idx[e];
+        if (block[u] != b || g.w[e] == 0.0) continue;
+        const std::int64_t r = find(u);
+        ok = std::find(roots.begin(), roots.end(), r) == roots.end();
+        roots.push_back(r);
+      }
+      if (!ok) {
+        rest.push_back(v);
+        continue;
+      }
+      block[v] = b;
+      parent[v] = v;
+      for (std::int64_t r : roots) parent[r] = v;
+    }
+    left.swap(rest);
+  }
+  return block;
+}
+
+namespace detail {
+
+/// The trees of one forest block in BFS order: order[t] with parent node par[t] (-1 at a
+/// root) and coupling S(order[t], par[t]); trees occupy [tree_ptr[s], tree_ptr[s+1]).
+struct ForestBlock {
+  std::vector<std::int64_t> order, par, tree_ptr;
+  std::vector<double> pw;
+};
+
+inline ForestBlock make_forest_block(const GraphCsr& g, const std::vector<std::int64_t>& nodes,
+                                     const std::vector<std::int64_t>& block_of, std::int64_t b,
+                                     std::vector<char>& seen) {
+  ForestBlock f;
+  f.tree_ptr.push_back(0);
+  for (std::int64_t s : nodes) {
+    if (seen[s]) continue;
+    seen[s] = 1;
+    std::size_t head = f.order.size();
+    f.order.push_back(s);
+    f.par.push_back(-1);
+    f.pw.push_back(0.0);
+    while (head < f.order.size()) {
+      const std::int64_t v = f.order[head++];
+      for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e) {
+        const std::int64_t u = g.idx[e];
+        if (block_of[u] != b || seen[u] || g.w[e] == 0.0) continue;
+        seen[u] = 1;
+        f.order.push_back(u);
+        f.par.push_back(v);
+        f.pw.push_back(g.w[e]);
+      }
+    }
+    f.tree_ptr.push_back(static_cast<std::int64_t>(f.order.size()));
+  }
+  return f;
+}
+
+/// Solves M_bb Z = R on one tree of a forest block by elimination towards the root and back
+/// substitution. R (rows indexed by node, k columns) is overwritten by Z; dd is scratch
+/// indexed by node. Singular pivots (a tree that is a whole unlabelled component) give 0.
+inline void tree_solve(const ForestBlock& f, std::int64_t s, const double* diag, std::int64_t k,
+                       double* R, double* dd) {
+  const std::int64_t t0 = f.tree_ptr[s], t1 = f.tree_ptr[s + 1];
+  for (std::int64_t t = t0; t < t1; ++t) dd[f.order[t]] = diag[f.order[t]];
+  for (std::int64_t t = t1 - 1; t > t0; --t) {
+    const std::int64_t v = f.order[t], u = f.par[t];
+    const double m = -f.pw[t];  // M_vu
+    if (!(dd[v] > 1e-13 * diag[v])) continue;
+    const double r = m / dd[v];
+    dd[u] -= r * m;
+    for (std::int64_t c = 0; c < k; ++c) R[u * k + c] -= r * R[v * k + c];
+  }
+  for (std::int64_t t = t0; t < t1; ++t) {
+    const std::int64_t v = f.order[t];
+    double* rv = R + v * k;
+    if (!(dd[v] > 1e-13 * diag[v])) {
+      std::fill(rv, rv + k, 0.0);
+      continue;
+    }
+    if (t > t0) {
+      const double m = -f.pw[t];
+      const double* xu = R + f.par[t] * k;
+      for (std::int64_t c = 0; c < k; ++c) rv[c] -= m * xu[c];
+    }
+    for (std::int64_t c = 0; c < k; ++c) rv[c] /= dd[v];
+  }
+}
+
+/// Tournament tree for argmax over block scores (ties: lowest index).
+struct MaxTree {
+  std::int64_t size = 1;
+  std::vector<double> val;
+  std::vector<std::int64_t> arg;
+  explicit MaxTree(std::int64_t n) {
+    while (size < n) size *= 2;
+    val.assign(static_cast<std::size_t>(2 * size), -1.0);
+    arg.assign(static_cast<std::size_t>(2 * size), 0);
+    for (std::int64_t i = 0; i < size; ++i) arg[size + i] = i;
+  }
+  void set(std::int64_t i, double v) {
+    std::int64_t t = size + i;
+    val[t] = v;
+    for (t /= 2; t >= 1; t /= 2) {
+      const std::int64_t l = 2 * t, r = l + 1;
+      const bool right = val[r] > val[l];
+      val[t] = right ? val[r] : val[l];
+      arg[t] = right ? arg[r] : arg[l];
+    }
+  }
+  void build() {
+    for (std::int64_t t = size - 1; t >= 1; --t) {
+      const std::int64_t l = 2 * t, r = l + 1;
+      const bool right = val[r] > val[l];
+      val[t] = right ? val[r] : val[l];
+      arg[t] = right ? arg[r] : arg[l];
+    }
+  }
+  std::int64_t best() const { return arg[1]; }
+};
+
+/// Shared state of the label propagation solvers.
+struct GraphProblem {
+  GraphCsr g;
+  std::int64_t k = 1;
+  std::vector<double> diag;   ///< M_ii
+  const double* C = nullptr;  ///< n x k right-hand side
+  int nt = 1;
+
+  /// out = M X - C (rows i0..i1 when parallel over all)
+  void residual(const double* X, double* out) const {
+    const std::int64_t n = g.n;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 4096)
+    for (std::int64_t i = 0; i < n; ++i) {
+      double* o = out + i * k;
+      const double* xi = X + i * k;
+      for (std::int64_t c = 0; c < k; ++c) o[c] = diag[i] * xi[c] - C[i * k + c];
+      for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e) {
+        const double w = g.w[e];
+        const double* xj = X + g.idx[e] * k;
+        for (std::int64_t c = 0; c < k; ++c) o[c] -= w * xj[c];
+      }
+    }
+  }
+  void matvec(const double* X, double* out) const {
+    const std::int64_t n = g.n;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 4096)
+    for (std::int64_t i = 0; i < n; ++i) {
+      double* o = out + i * k;
+      const double* xi = X + i * k;
+      for (std::int64_t c = 0; c < k; ++c) o[c] = diag[i] * xi[c];
+      for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e) {
+        const double w = g.w[e];
+        const double* xj = X + g.idx[e] * k;
+        for (std::int64_t c = 0; c < k; ++c) o[c] -= w * xj[c];
+      }
+    }
+  }
+  double dot(const double* a, const double* b) const {
+    const std::int64_t nk = g.n * k;
+    return ordered_sum(nk, nt, [&](std::int64_t t) { return a[t] * b[t]; });
+  }
+};
+
+/// One Gauss-Seidel pass over forest blocks in the order given: for each block, rows of its
+/// nodes are set to the exact block minimizer of tr(X^T M X) - 2 tr(R^T X) with the other
+/// blocks fixed. Trees of a block run in parallel.
+inline void forest_sweep(const GraphProblem& P, const std::vector<ForestBlock>& fb,
+                         const std::vector<std::int64_t>& block_of, const double* R, double* X,
+                         std::vector<double>& dd, bool backward) {
+  const std::int64_t k = P.k, nb = static_cast<std::int64_t>(fb.size());
+  for (std::int64_t q = 0; q < nb; ++q) {
+    const std::int64_t b = backward ? nb - 1 - q : q;
+    const ForestBlock& f = fb[static_cast<std::size_t>(b)];
+    const std::int64_t ntree = static_cast<std::int64_t>(f.tree_ptr.size()) - 1;
+#pragma omp parallel for num_threads(P.nt) if (P.nt > 1 && ntree > 1) schedule(dynamic, 64)
+    for (std::int64_t s = 0; s < ntree; ++s) {
+      for (std::int64_t t = f.tree_ptr[s]; t < f.tree_ptr[s + 1]; ++t) {
+        const std::int64_t v = f.order[t];
+        double* xv = X + v * k;
+        for (std::int64_t c = 0; c < k; ++c) xv[c] = R[v * k + c];
+        for (std::int64_t e = P.g.ptr[v]; e < P.g.ptr[v + 1]; ++e) {
+          const std::int64_t u = P.g.idx[e];
+          if (block_of[u] == b) continue;
+          const double w = P.g.w[e];
+          const double* xu = X + u * k;
+          for (std::int64_t c = 0; c < k; ++c) xv[c] += w * xu[c];
+        }
+      }
+      tree_solve(f, s, P.diag.data(), k, X, dd.data());
+    }
+  }
+}
+
+}  // namespace detail
+
+/// BCD for label propagation. X (n x k, row-major) holds the start and receives the result;
+/// block_of gives each node's block (e.g. from `forest_blocks`), `forest` says the blocks are
+/// acyclic (message passing) rather than general (dense Cholesky).
+inline BcdGlmResult label_propagation_bcd(
+    const GraphCsr& g, const double* C, const double* lab, std::int64_t k, double* X,
+    const std::vector<std::int64_t>& block_of, bool forest, const LabelPropOptions& opt,
+    const std::function<bool(const BcdGlmProgress&)>& progress = nullptr) {
+  using clock = std::chrono::steady_clock;
+  const auto t_start = clock::now();
+  const std::int64_t n = g.n;
+  detail::GraphProblem P;
+  P.g = g;
+  P.k = k;
+  P.C = C;
+  P.nt = resolve_threads(opt.n_threads);
+  P.diag.assign(static_cast<std::size_t>(n), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    double s = opt.lambda * lab[i];
+    for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e) s += g.w[e];
+    P.diag[i] = s;
+  }
+  std::int64_t nb = 0;
+  for (std::int64_t v : block_of) nb = std::max(nb, v + 1);
+  std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nb));
+  for (std::int64_t i = 0; i < n; ++i) members[block_of[i]].push_back(i);
+  // Gershgorin bounds
+  std::vector<double> Dg(static_cast<std::size_t>(n)), Lb(static_cast<std::size_t>(nb), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    double s = P.diag[i];
+    for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e)
+      if (block_of[g.idx[e]] == block_of[i]) s += g.w[e];
+    Dg[i] = s;
+    Lb[block_of[i]] = std::max(Lb[block_of[i]], s);
+  }
+  std::vector<detail::ForestBlock> fb;
+  std::vector<Eigen::LLT<Eigen::MatrixXd>> chol;
+  std::vector<char> have_chol;
+  if (forest) {
+    std::vector<char> seen(static_cast<std::size_t>(n), 0);
+    for (std::int64_t b = 0; b < nb; ++b)
+      fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen));
+    for (std::int64_t b = 0; b < nb; ++b)  // verify acyclicity: edges inside = nodes - trees
+    {
+      std::int64_t inside = 0;
+      for (std::int64_t v : members[b])
+        for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e)
+          inside += block_of[g.idx[e]] == b && g.w[e] != 0.0;
+      const std::int64_t trees = static_cast<std::int64_t>(fb[b].tree_ptr.size()) - 1;
+      if (inside / 2 != static_cast<std::int64_t>(members[b].size()) - trees)
+        throw value_error("blocks: a forest block's induced subgraph has a cycle");
+    }
+  } else {
+    chol.resize(static_cast<std::size_t>(nb));
+    have_chol.assign(static_cast<std::size_t>(nb), 0);
+  }
+  const double cnorm = std::sqrt(P.dot(C, C));
+  const double scale = cnorm > 0 ? cnorm : 1.0;
+  std::vector<double> G(static_cast<std::size_t>(n * k)), dd(static_cast<std::size_t>(n)),
+      work(static_cast<std::size_t>(n * k), 0.0);
+  // F(X) - const = tr(X^T (M X - C)) - tr(C^T X) = <X, G> - <C, X>;  const = lambda ||Y_lab||^2
+  double cconst = 0.0;
+  for (std::int64_t i = 0; i < n; ++i)
+    if (lab[i] > 0)
+      for (std::int64_t c = 0; c < k; ++c) {
+        const double y = C[i * k + c] / (opt.lambda * lab[i]);
+        cconst += opt.lambda * lab[i] * y * y;
+      }
+  auto objective = [&]() { return P.dot(X, G.data()) - P.dot(C, X) + cconst; };
+  BcdGlmResult res;
+  auto record = [&](std::int64_t epoch) {
+    res.measure = std::sqrt(P.dot(G.data(), G.data())) / scale;
+    res.primal = objective();
+    res.outer = epoch;
+    const double secs = std::chrono::duration<double>(clock::now() - t_start).count();
+    res.history.push_back({epoch, res.iterations, nb, n, res.primal, res.measure, secs});
+    return progress && progress(res.history.back());
+  };
+  P.residual(X, G.data());
+  if (record(0)) return res;
+  if (res.measure <= opt.tol) {
+    res.converged = true;
+    return res;
+  }
+  const bool fast = forest && opt.rule == BcdRule::cyclic && opt.update == BcdUpdate::newton;
+  if (fast) {
+    for (std::int64_t epoch = 1; res.iterations < opt.max_iter; ++epoch) {
+      detail::forest_sweep(P, fb, block_of, C, X, dd, false);
+      res.iterations += nb;
+      P.residual(X, G.data());
+      if (record(epoch)) break;
+      if (res.measure <= opt.tol) {
+        res.converged = true;
+        break;
+      }
+    }
+    return res;
+  }
+
+  // --- general path: gradient kept up to date ---
+  auto block_dense = [&](std::int64_t b) {
+    const auto& mb = members[b];
+    const std::int64_t m = static_cast<std::int64_t>(mb.size());
+    Eigen::MatrixXd H = Eigen::MatrixXd::Zero(m, m);
+    for (std::int64_t a = 0; a < m; ++a) {
+      const std::int64_t v = mb[a];
+      H(a, a) = P.diag[v];
+      for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e) {
+        const std::int64_t u = g.idx[e];
+        if (block_of[u] != b) continue;
+        const auto it = std::lower_bound(mb.begin(), mb.end(), u);
+        H(a, it - mb.begin()) -= g.w[e];
+      }
+    }
+    const double md = std::max(H.diagonal().maxCoeff(), 1e-300);
+    H.diagonal().array() += 1e-13 * md;  // singular blocks (unlabelled components)
+    chol[b].compute(H);
+    have_chol[b] = 1;
+  };
+  // Z (rows of block b in `work`) = M_bb^{-1} G_b
+  auto block_inverse = [&](std::int64_t b) {
+    const auto& mb = members[b];
+    for (std::int64_t v : mb)
+      for (std::int64_t c = 0; c < k; ++c) work[v * k + c] = G[v * k + c];
+    if (forest) {
+      const auto& f = fb[b];
+      for (std::int64_t s = 0; s + 1 < static_cast<std::int64_t>(f.tree_ptr.size()); ++s)
+        detail::tree_solve(f, s, P.diag.data(), k, work.data(), dd.data());
+    } else {
+      if (!have_chol[b]) block_dense(b);
+      const std::int64_t m = static_cast<std::int64_t>(mb.size());
+      Eigen::MatrixXd R(m, k);
+      for (std::int64_t a = 0; a < m; ++a)
+        for (std::int64_t c = 0; c < k; ++c) R(a, c) = work[mb[a] * k + c];
+      R = chol[b].solve(R);
+      for (std::int64_t a = 0; a < m; ++a)
+        for (std::int64_t c = 0; c < k; ++c) work[mb[a] * k + c] = R(a, c);
+    }
+  };
+  auto score = [&](std::int64_t b) {
+    double s = 0.0;
+    const auto& mb = members[b];
+    switch (opt.rule) {
+      case BcdRule::gs:
+      case BcdRule::gsl:
+        for (std::int64_t v : mb)
+          for (std::int64_t c = 0; c < k; ++c) s += G[v * k + c] * G[v * k + c];
+        if (opt.rule == BcdRule::gsl) s = Lb[b] > 0 ? s / Lb[b] : 0.0;
+        break;
+      case BcdRule::gsd:
+        for (std::int64_t v : mb)
+          if (Dg[v] > 0)
+            for (std::int64_t c = 0; c < k; ++c) s += G[v * k + c] * G[v * k + c] / Dg[v];
+        break;
+      default:  // gsq
+        block_inverse(b);
+        for (std::int64_t v : mb)
+          for (std::int64_t c = 0; c < k; ++c) s += G[v * k + c] * work[v * k + c];
+        break;
+    }
+    return s;
+  };
+  const bool greedy = opt.rule == BcdRule::gs || opt.rule == BcdRule::gsl ||
+                      opt.rule == BcdRule::gsd || opt.rule == BcdRule::gsq;
+  detail::MaxTree tree(std::max<std::int64_t>(nb, 1));
+  if (greedy) {
+    for (std::int64_t b = 0; b < nb; ++b) tree.val[tree.size + b] = score(b);
+    tree.build();
+  }
+  std::vector<double> cumL;
+  if (opt.rule == BcdRule::lipschitz) {
+    double s = 0.0;
+    for (std::int64_t b = 0; b < nb; ++b) cumL.push_back(s += Lb[b]);
+  }
+  const CounterRng rng(opt.seed, StreamTag::bcd_rule);
+  std::vector<std::int64_t> stamp(static_cast<std::size_t>(nb), -1), touched;
+  std::int64_t epoch = 0;
+  for (std::int64_t it = 0; it < opt.max_iter; ++it) {
+    std::int64_t b;
+    switch (opt.rule) {
+      case BcdRule::cyclic:
+        b = it % nb;
+        break;
+      case BcdRule::random:
+        b = std::min(nb - 1, static_cast<std::int64_t>(rng.uniform(static_cast<std::uint64_t>(it)) *
+                                                       static_cast<double>(nb)));
+        break;
+      case BcdRule::lipschitz: {
+        const double u = rng.uniform(static_cast<std::uint64_t>(it)) * cumL.back();
+        b = std::min<std::int64_t>(nb - 1,
+                                   std::upper_bound(cumL.begin(), cumL.end(), u) - cumL.begin());
+        break;
+      }
+      default:
+        b = tree.best();
+    }
+    const auto& mb = members[b];
+    // step Z (in work rows of b): X_b -= Z
+    if (opt.update == BcdUpdate::newton) {
+      block_inverse(b);
+    } else {
+      const double inv = Lb[b] > 0 ? 1.0 / Lb[b] : 0.0;
+      for (std::int64_t v : mb)
+        for (std::int64_t c = 0; c < k; ++c) work[v * k + c] = G[v * k + c] * inv;
+    }
+    ++res.iterations;
+    touched.clear();
+    for (std::int64_t v : mb) {
+      const double* z = work.data() + v * k;
+      for (std::int64_t c = 0; c < k; ++c) {
+        X[v * k + c] -= z[c];
+        G[v * k + c] -= P.diag[v] * z[c];
+      }
+      if (stamp[b] != it) {
+        stamp[b] = it;
+        touched.push_back(b);
+      }
+      for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e) {
+        const std::int64_t u = g.idx[e];
+        const double w = g.w[e];
+        for (std::int64_t c = 0; c < k; ++c) G[u * k + c] += w * z[c];
+        const std::int64_t bu = block_of[u];
+        if (stamp[bu] != it) {
+          stamp[bu] = it;
+          touched.push_back(bu);
+        }
+      }
+    }
+    if (greedy) {
+      std::sort(touched.begin(), touched.end());
+      for (std::int64_t t : touched) tree.set(t, score(t));
+    }
+    if ((it + 1) % nb == 0 || it + 1 == opt.max_iter) {
+      ++epoch;
+      bool stop = record(epoch);
+      if (!stop && res.measure <= opt.tol) {
+        P.residual(X, G.data());  // confirm on a fresh residual (the kept one drifts)
+        res.measure = std::sqrt(P.dot(G.data(), G.data())) / scale;
+        res.history.back().measure = res.measure;
+        if (res.measure <= opt.tol) {
+          res.converged = true;
+          stop = true;
+        } else if (greedy) {
+          for (std::int64_t t = 0; t < nb; ++t) tree.val[tree.size + t] = score(t);
+          tree.build();
+        }
+      }
+      if (stop) break;
+    }
+  }
+  return res;
+}
+
+/// Conjugate gradients on M X = C (k right-hand sides solved together, one step length per
+/// column), preconditioned by a symmetric forest Gauss-Seidel sweep (forward then backward
+/// over the forest blocks; `precond` = 2), Jacobi (1) or nothing (0).
+inline BcdGlmResult label_propagation_cg(
+    const GraphCsr& g, const double* C, const double* lab, std::int64_t k, double* X,
+    const std::vector<std::int64_t>& block_of, int precond, const LabelPropOptions& opt,
+    const std::function<bool(const BcdGlmProgress&)>& progress = nullptr) {
+  using clock = std::chrono::steady_clock;
+  const auto t_start = clock::now();
+  const std::int64_t n = g.n, nk = n * k;
+  detail::GraphProblem P;
+  P.g = g;
+  P.k = k;
+  P.C = C;
+  P.nt = resolve_threads(opt.n_threads);
+  P.diag.assign(static_cast<std::size_t>(n), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    double s = opt.lambda * lab[i];
+    for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e) s += g.w[e];
+    P.diag[i] = s;
+  }
+  std::vector<detail::ForestBlock> fb;
+  if (precond == 2) {
+    std::int64_t nb = 0;
+    for (std::int64_t v : block_of) nb = std::max(nb, v + 1);
+    std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nb));
+    for (std::int64_t i = 0; i < n; ++i) members[block_of[i]].push_back(i);
+    std::vector<char> seen(static_cast<std::size_t>(n), 0);
+    for (std::int64_t b = 0; b < nb; ++b)
+      fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen));
+  }
+  const double cnorm = std::sqrt(P.dot(C, C));
+  const double scale = cnorm > 0 ? cnorm : 1.0;
+  std::vector<double> R(static_cast<std::size_t>(nk)), Z(R.size()), D(R.size()), Q(R.size()),
+      dd(static_cast<std::size_t>(n));
+  auto apply_prec = [&](const double* r, double* z) {
+    if (precond == 2) {
+      std::fill(z, z + nk, 0.0);
+      detail::forest_sweep(P, fb, block_of, r, z, dd, false);
+      detail::forest_sweep(P, fb, block_of, r, z, dd, true);
+    } else if (precond == 1) {
+#pragma omp parallel for num_threads(P.nt) if (P.nt > 1) schedule(static, 4096)
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t c = 0; c < k; ++c)
+          z[i * k + c] = P.diag[i] > 0 ? r[i * k + c] / P.diag[i] : 0.0;
+    } else {
+      std::copy(r, r + nk, z);
+    }
+  };
+  // per-column inner products (ordered over rows)
+  auto coldot = [&](const double* a, const double* b, std::vector<double>& out) {
+    out.assign(static_cast<std::size_t>(k), 0.0);
+    for (std::int64_t c = 0; c < k; ++c)
+      out[c] =
+          detail::ordered_sum(n, P.nt, [&](std::int64_t i) { return a[i * k + c] * b[i * k + c]; });
+  };
+  double cconst = 0.0;
+  for (std::int64_t i = 0; i < n; ++i)
+    if (lab[i] > 0)
+      for (std::int64_t c = 0; c < k; ++c) {
+        const double y = C[i * k + c] / (opt.lambda * lab[i]);
+        cconst += opt.lambda * lab[i] * y * y;
+      }
+  BcdGlmResult res;
+  auto record = [&](std::int64_t iter) {
+    // R = C - M X here; F - const = <X, M X - C> - <C, X> = -<X, R> - <C, X>
+    res.measure = std::sqrt(P.dot(R.data(), R.data())) / scale;
+    res.primal = -P.dot(X, R.data()) - P.dot(C, X) + cconst;
+    res.outer = iter;
+    res.iterations = iter;
+    const double secs = std::chrono::duration<double>(clock::now() - t_start).count();
+    res.history.push_back({iter, iter, 1, n, res.primal, res.measure, secs});
+    return progress && progress(res.history.back());
+  };
+  P.residual(X, R.data());
+  for (auto& v : R) v = -v;
+  if (record(0)) return res;
+  if (res.measure <= opt.tol) {
+    res.converged = true;
+    return res;
+  }
+  apply_prec(R.data(), Z.data());
+  D = Z;
+  std::vector<double> rz, dq, rz_new;
+  coldot(R.data(), Z.data(), rz);
+  std::vector<double> alpha(static_cast<std::size_t>(k)), beta(alpha.size());
+  for (std::int64_t it = 1; it <= opt.max_iter; ++it) {
+    P.matvec(D.data(), Q.data());
+    coldot(D.data(), Q.data(), dq);
+    for (std::int64_t c = 0; c < k; ++c) alpha[c] = dq[c] > 0 ? rz[c] / dq[c] : 0.0;
+#pragma omp parallel for num_threads(P.nt) if (P.nt > 1) schedule(static, 4096)
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t c = 0; c < k; ++c) {
+        X[i * k + c] += alpha[c] * D[i * k + c];
+        R[i * k + c] -= alpha[c] * Q[i * k + c];
+      }
+    const bool stop = record(it);
+    if (res.measure <= opt.tol) {
+      // confirm on a fresh residual
+      P.residual(X, R.data());
+      for (auto& v : R) v = -v;
+      res.measure = std::sqrt(P.dot(R.data(), R.data())) / scale;
+      res.history.back().measure = res.measure;
+      if (res.measure <= opt.tol) {
+        res.converged = true;
+        break;
+      }
+    }
+    if (stop) break;
+    apply_prec(R.data(), Z.data());
+    coldot(R.data(), Z.data(), rz_new);
+    for (std::int64_t c = 0; c < k; ++c) beta[c] = rz[c] > 0 ? rz_new[c] / rz[c] : 0.0;
+    rz = rz_new;
+#pragma omp parallel for num_threads(P.nt) if (P.nt > 1) schedule(static, 4096)
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t c = 0; c < k; ++c) D[i * k + c] = Z[i * k + c] + beta[c] * D[i * k + c];
+  }
+  return res;
+}
+
+}  // namespace sparsketch
