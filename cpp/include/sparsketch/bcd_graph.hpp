@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <functional>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "sparsketch/bcd.hpp"
@@ -105,69 +106,94 @@ inline std::vector<std::int64_t> forest_blocks(const GraphCsr& g) {
 
 namespace detail {
 
-/// The trees of one forest block in BFS order: order[t] with parent node par[t] (-1 at a
-/// root) and coupling S(order[t], par[t]); trees occupy [tree_ptr[s], tree_ptr[s+1]).
+/// The trees of one forest block in BFS order (order[t], trees in [tree_ptr[s],
+/// tree_ptr[s+1])), with the tree's LDL^T factor precomputed (it does not depend on the
+/// right-hand side): parent position ppos[t] (-1 at a root), coupling m[t] = M(v, parent),
+/// elimination multiplier fac[t] and inverse pivot invd[t] (0 for a singular pivot: a tree
+/// that is a whole unlabelled component). Each node's neighbours outside the block are kept
+/// in the same order (off_ptr/off_idx/off_w) for the Gauss-Seidel sweeps.
 struct ForestBlock {
-  std::vector<std::int64_t> order, par, tree_ptr;
-  std::vector<double> pw;
+  std::vector<std::int64_t> order, ppos, tree_ptr, off_ptr, off_idx;
+  std::vector<double> m, fac, invd, off_w;
 };
 
 inline ForestBlock make_forest_block(const GraphCsr& g, const std::vector<std::int64_t>& nodes,
                                      const std::vector<std::int64_t>& block_of, std::int64_t b,
-                                     std::vector<char>& seen) {
+                                     std::vector<char>& seen, const double* diag) {
   ForestBlock f;
   f.tree_ptr.push_back(0);
+  std::vector<std::int64_t> pos_of;  // position of a node within this block (sparse map)
   for (std::int64_t s : nodes) {
     if (seen[s]) continue;
     seen[s] = 1;
     std::size_t head = f.order.size();
     f.order.push_back(s);
-    f.par.push_back(-1);
-    f.pw.push_back(0.0);
+    f.ppos.push_back(-1);
+    f.m.push_back(0.0);
     while (head < f.order.size()) {
-      const std::int64_t v = f.order[head++];
+      const std::int64_t v = f.order[head];
       for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e) {
         const std::int64_t u = g.idx[e];
         if (block_of[u] != b || seen[u] || g.w[e] == 0.0) continue;
         seen[u] = 1;
         f.order.push_back(u);
-        f.par.push_back(v);
-        f.pw.push_back(g.w[e]);
+        f.ppos.push_back(static_cast<std::int64_t>(head));
+        f.m.push_back(-g.w[e]);
       }
+      ++head;
     }
     f.tree_ptr.push_back(static_cast<std::int64_t>(f.order.size()));
+  }
+  const std::int64_t sz = static_cast<std::int64_t>(f.order.size());
+  f.fac.assign(static_cast<std::size_t>(sz), 0.0);
+  f.invd.assign(static_cast<std::size_t>(sz), 0.0);
+  std::vector<double> dd(static_cast<std::size_t>(sz));
+  for (std::int64_t t = 0; t < sz; ++t) dd[t] = diag[f.order[t]];
+  for (std::int64_t t = sz - 1; t >= 0; --t) {  // children come after their parents
+    const double d0 = diag[f.order[t]];
+    const bool ok = dd[t] > 1e-13 * d0;
+    if (ok) f.invd[t] = 1.0 / dd[t];
+    if (f.ppos[t] >= 0 && ok) {
+      f.fac[t] = f.m[t] / dd[t];
+      dd[f.ppos[t]] -= f.fac[t] * f.m[t];
+    }
+  }
+  f.off_ptr.assign(1, 0);
+  for (std::int64_t t = 0; t < sz; ++t) {
+    const std::int64_t v = f.order[t];
+    for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e)
+      if (block_of[g.idx[e]] != b && g.w[e] != 0.0) {
+        f.off_idx.push_back(g.idx[e]);
+        f.off_w.push_back(g.w[e]);
+      }
+    f.off_ptr.push_back(static_cast<std::int64_t>(f.off_idx.size()));
   }
   return f;
 }
 
-/// Solves M_bb Z = R on one tree of a forest block by elimination towards the root and back
-/// substitution. R (rows indexed by node, k columns) is overwritten by Z; dd is scratch
-/// indexed by node. Singular pivots (a tree that is a whole unlabelled component) give 0.
-inline void tree_solve(const ForestBlock& f, std::int64_t s, const double* diag, std::int64_t k,
-                       double* R, double* dd) {
+/// Solves M_bb Z = R on tree s of a forest block (elimination towards the root, then back
+/// substitution). R (rows indexed by node, k columns) is overwritten by Z.
+template <int KC = 0>
+void tree_solve(const ForestBlock& f, std::int64_t s, std::int64_t k_in, double* R) {
+  const std::int64_t k = KC > 0 ? KC : k_in;
   const std::int64_t t0 = f.tree_ptr[s], t1 = f.tree_ptr[s + 1];
-  for (std::int64_t t = t0; t < t1; ++t) dd[f.order[t]] = diag[f.order[t]];
   for (std::int64_t t = t1 - 1; t > t0; --t) {
-    const std::int64_t v = f.order[t], u = f.par[t];
-    const double m = -f.pw[t];  // M_vu
-    if (!(dd[v] > 1e-13 * diag[v])) continue;
-    const double r = m / dd[v];
-    dd[u] -= r * m;
-    for (std::int64_t c = 0; c < k; ++c) R[u * k + c] -= r * R[v * k + c];
+    const double r = f.fac[t];
+    if (r == 0.0) continue;
+    const double* rv = R + f.order[t] * k;
+    double* ru = R + f.order[f.ppos[t]] * k;
+    for (std::int64_t c = 0; c < k; ++c) ru[c] -= r * rv[c];
   }
   for (std::int64_t t = t0; t < t1; ++t) {
-    const std::int64_t v = f.order[t];
-    double* rv = R + v * k;
-    if (!(dd[v] > 1e-13 * diag[v])) {
-      std::fill(rv, rv + k, 0.0);
-      continue;
-    }
+    double* rv = R + f.order[t] * k;
+    const double inv = f.invd[t];
     if (t > t0) {
-      const double m = -f.pw[t];
-      const double* xu = R + f.par[t] * k;
-      for (std::int64_t c = 0; c < k; ++c) rv[c] -= m * xu[c];
+      const double m = f.m[t];
+      const double* xu = R + f.order[f.ppos[t]] * k;
+      for (std::int64_t c = 0; c < k; ++c) rv[c] = (rv[c] - m * xu[c]) * inv;
+    } else {
+      for (std::int64_t c = 0; c < k; ++c) rv[c] *= inv;
     }
-    for (std::int64_t c = 0; c < k; ++c) rv[c] /= dd[v];
   }
 }
 
@@ -212,8 +238,9 @@ struct GraphProblem {
   int nt = 1;
 
   /// out = M X - C (rows i0..i1 when parallel over all)
+  template <int KC = 0>
   void residual(const double* X, double* out) const {
-    const std::int64_t n = g.n;
+    const std::int64_t n = g.n, k = KC > 0 ? KC : this->k;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 4096)
     for (std::int64_t i = 0; i < n; ++i) {
       double* o = out + i * k;
@@ -226,8 +253,9 @@ struct GraphProblem {
       }
     }
   }
+  template <int KC = 0>
   void matvec(const double* X, double* out) const {
-    const std::int64_t n = g.n;
+    const std::int64_t n = g.n, k = KC > 0 ? KC : this->k;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 4096)
     for (std::int64_t i = 0; i < n; ++i) {
       double* o = out + i * k;
@@ -249,13 +277,14 @@ struct GraphProblem {
 /// One Gauss-Seidel pass over forest blocks in the order given: for each block, rows of its
 /// nodes are set to the exact block minimizer of tr(X^T M X) - 2 tr(R^T X) with the other
 /// blocks fixed. Trees of a block run in parallel.
-inline void forest_sweep(const GraphProblem& P, const std::vector<ForestBlock>& fb,
-                         const std::vector<std::int64_t>& block_of, const double* R, double* X,
-                         std::vector<double>& dd, bool backward) {
-  const std::int64_t k = P.k, nb = static_cast<std::int64_t>(fb.size());
-  for (std::int64_t q = 0; q < nb; ++q) {
-    const std::int64_t b = backward ? nb - 1 - q : q;
-    const ForestBlock& f = fb[static_cast<std::size_t>(b)];
+template <int KC = 0>
+void forest_sweep(const GraphProblem& P, const std::vector<ForestBlock>& fb, const double* R,
+                  double* X, bool backward) {
+  const std::int64_t k = KC > 0 ? KC : P.k, nb = static_cast<std::int64_t>(fb.size());
+  // backward (the second half of a symmetric sweep): the last block was just solved with the
+  // same neighbours, so it is skipped
+  for (std::int64_t q = backward ? 1 : 0; q < nb; ++q) {
+    const ForestBlock& f = fb[static_cast<std::size_t>(backward ? nb - 1 - q : q)];
     const std::int64_t ntree = static_cast<std::int64_t>(f.tree_ptr.size()) - 1;
 #pragma omp parallel for num_threads(P.nt) if (P.nt > 1 && ntree > 1) schedule(dynamic, 64)
     for (std::int64_t s = 0; s < ntree; ++s) {
@@ -263,28 +292,26 @@ inline void forest_sweep(const GraphProblem& P, const std::vector<ForestBlock>& 
         const std::int64_t v = f.order[t];
         double* xv = X + v * k;
         for (std::int64_t c = 0; c < k; ++c) xv[c] = R[v * k + c];
-        for (std::int64_t e = P.g.ptr[v]; e < P.g.ptr[v + 1]; ++e) {
-          const std::int64_t u = P.g.idx[e];
-          if (block_of[u] == b) continue;
-          const double w = P.g.w[e];
-          const double* xu = X + u * k;
+        for (std::int64_t e = f.off_ptr[t]; e < f.off_ptr[t + 1]; ++e) {
+          const double w = f.off_w[e];
+          const double* xu = X + f.off_idx[e] * k;
           for (std::int64_t c = 0; c < k; ++c) xv[c] += w * xu[c];
         }
       }
-      tree_solve(f, s, P.diag.data(), k, X, dd.data());
+      tree_solve<KC>(f, s, k, X);
     }
   }
 }
 
 }  // namespace detail
 
-/// BCD for label propagation. X (n x k, row-major) holds the start and receives the result;
-/// block_of gives each node's block (e.g. from `forest_blocks`), `forest` says the blocks are
-/// acyclic (message passing) rather than general (dense Cholesky).
-inline BcdGlmResult label_propagation_bcd(
-    const GraphCsr& g, const double* C, const double* lab, std::int64_t k, double* X,
+/// Implementation of `label_propagation_bcd` (KC: k fixed at compile time, 0 = runtime k).
+template <int KC>
+BcdGlmResult label_propagation_bcd_impl(
+    const GraphCsr& g, const double* C, const double* lab, std::int64_t k_in, double* X,
     const std::vector<std::int64_t>& block_of, bool forest, const LabelPropOptions& opt,
     const std::function<bool(const BcdGlmProgress&)>& progress = nullptr) {
+  const std::int64_t k = KC > 0 ? KC : k_in;
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   const std::int64_t n = g.n;
@@ -318,7 +345,7 @@ inline BcdGlmResult label_propagation_bcd(
   if (forest) {
     std::vector<char> seen(static_cast<std::size_t>(n), 0);
     for (std::int64_t b = 0; b < nb; ++b)
-      fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen));
+      fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen, P.diag.data()));
     for (std::int64_t b = 0; b < nb; ++b)  // verify acyclicity: edges inside = nodes - trees
     {
       std::int64_t inside = 0;
@@ -335,7 +362,7 @@ inline BcdGlmResult label_propagation_bcd(
   }
   const double cnorm = std::sqrt(P.dot(C, C));
   const double scale = cnorm > 0 ? cnorm : 1.0;
-  std::vector<double> G(static_cast<std::size_t>(n * k)), dd(static_cast<std::size_t>(n)),
+  std::vector<double> G(static_cast<std::size_t>(n * k)),
       work(static_cast<std::size_t>(n * k), 0.0);
   // F(X) - const = tr(X^T (M X - C)) - tr(C^T X) = <X, G> - <C, X>;  const = lambda ||Y_lab||^2
   double cconst = 0.0;
@@ -355,7 +382,7 @@ inline BcdGlmResult label_propagation_bcd(
     res.history.push_back({epoch, res.iterations, nb, n, res.primal, res.measure, secs});
     return progress && progress(res.history.back());
   };
-  P.residual(X, G.data());
+  P.template residual<KC>(X, G.data());
   if (record(0)) return res;
   if (res.measure <= opt.tol) {
     res.converged = true;
@@ -364,9 +391,9 @@ inline BcdGlmResult label_propagation_bcd(
   const bool fast = forest && opt.rule == BcdRule::cyclic && opt.update == BcdUpdate::newton;
   if (fast) {
     for (std::int64_t epoch = 1; res.iterations < opt.max_iter; ++epoch) {
-      detail::forest_sweep(P, fb, block_of, C, X, dd, false);
+      detail::forest_sweep<KC>(P, fb, C, X, false);
       res.iterations += nb;
-      P.residual(X, G.data());
+      P.template residual<KC>(X, G.data());
       if (record(epoch)) break;
       if (res.measure <= opt.tol) {
         res.converged = true;
@@ -404,7 +431,7 @@ inline BcdGlmResult label_propagation_bcd(
     if (forest) {
       const auto& f = fb[b];
       for (std::int64_t s = 0; s + 1 < static_cast<std::int64_t>(f.tree_ptr.size()); ++s)
-        detail::tree_solve(f, s, P.diag.data(), k, work.data(), dd.data());
+        detail::tree_solve<KC>(f, s, k, work.data());
     } else {
       if (!have_chol[b]) block_dense(b);
       const std::int64_t m = static_cast<std::int64_t>(mb.size());
@@ -513,7 +540,7 @@ inline BcdGlmResult label_propagation_bcd(
       ++epoch;
       bool stop = record(epoch);
       if (!stop && res.measure <= opt.tol) {
-        P.residual(X, G.data());  // confirm on a fresh residual (the kept one drifts)
+        P.template residual<KC>(X, G.data());  // confirm on a fresh residual (the kept one drifts)
         res.measure = std::sqrt(P.dot(G.data(), G.data())) / scale;
         res.history.back().measure = res.measure;
         if (res.measure <= opt.tol) {
@@ -530,13 +557,13 @@ inline BcdGlmResult label_propagation_bcd(
   return res;
 }
 
-/// Conjugate gradients on M X = C (k right-hand sides solved together, one step length per
-/// column), preconditioned by a symmetric forest Gauss-Seidel sweep (forward then backward
-/// over the forest blocks; `precond` = 2), Jacobi (1) or nothing (0).
-inline BcdGlmResult label_propagation_cg(
-    const GraphCsr& g, const double* C, const double* lab, std::int64_t k, double* X,
+/// Implementation of `label_propagation_cg` (KC as above).
+template <int KC>
+BcdGlmResult label_propagation_cg_impl(
+    const GraphCsr& g, const double* C, const double* lab, std::int64_t k_in, double* X,
     const std::vector<std::int64_t>& block_of, int precond, const LabelPropOptions& opt,
     const std::function<bool(const BcdGlmProgress&)>& progress = nullptr) {
+  const std::int64_t k = KC > 0 ? KC : k_in;
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   const std::int64_t n = g.n, nk = n * k;
@@ -559,17 +586,16 @@ inline BcdGlmResult label_propagation_cg(
     for (std::int64_t i = 0; i < n; ++i) members[block_of[i]].push_back(i);
     std::vector<char> seen(static_cast<std::size_t>(n), 0);
     for (std::int64_t b = 0; b < nb; ++b)
-      fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen));
+      fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen, P.diag.data()));
   }
   const double cnorm = std::sqrt(P.dot(C, C));
   const double scale = cnorm > 0 ? cnorm : 1.0;
-  std::vector<double> R(static_cast<std::size_t>(nk)), Z(R.size()), D(R.size()), Q(R.size()),
-      dd(static_cast<std::size_t>(n));
+  std::vector<double> R(static_cast<std::size_t>(nk)), Z(R.size()), D(R.size()), Q(R.size());
   auto apply_prec = [&](const double* r, double* z) {
     if (precond == 2) {
       std::fill(z, z + nk, 0.0);
-      detail::forest_sweep(P, fb, block_of, r, z, dd, false);
-      detail::forest_sweep(P, fb, block_of, r, z, dd, true);
+      detail::forest_sweep<KC>(P, fb, r, z, false);
+      detail::forest_sweep<KC>(P, fb, r, z, true);
     } else if (precond == 1) {
 #pragma omp parallel for num_threads(P.nt) if (P.nt > 1) schedule(static, 4096)
       for (std::int64_t i = 0; i < n; ++i)
@@ -579,12 +605,24 @@ inline BcdGlmResult label_propagation_cg(
       std::copy(r, r + nk, z);
     }
   };
-  // per-column inner products (ordered over rows)
+  // q sums over rows, f(i0, i1, acc) adding rows [i0, i1) into acc[0..q); chunks combined in
+  // order (thread-count independent)
+  const std::int64_t chunk = 8192, nch = n_blocks(n, chunk);
+  std::vector<double> part;
+  auto reduce = [&](std::int64_t q, std::vector<double>& out, auto&& f) {
+    part.assign(static_cast<std::size_t>(nch * q), 0.0);
+#pragma omp parallel for num_threads(P.nt) if (P.nt > 1 && nch > 1) schedule(static)
+    for (std::int64_t ch = 0; ch < nch; ++ch)
+      f(ch * chunk, std::min(n, (ch + 1) * chunk), part.data() + ch * q);
+    out.assign(static_cast<std::size_t>(q), 0.0);
+    for (std::int64_t ch = 0; ch < nch; ++ch)
+      for (std::int64_t t = 0; t < q; ++t) out[t] += part[ch * q + t];
+  };
   auto coldot = [&](const double* a, const double* b, std::vector<double>& out) {
-    out.assign(static_cast<std::size_t>(k), 0.0);
-    for (std::int64_t c = 0; c < k; ++c)
-      out[c] =
-          detail::ordered_sum(n, P.nt, [&](std::int64_t i) { return a[i * k + c] * b[i * k + c]; });
+    reduce(k, out, [&](std::int64_t i0, std::int64_t i1, double* acc) {
+      for (std::int64_t i = i0; i < i1; ++i)
+        for (std::int64_t c = 0; c < k; ++c) acc[c] += a[i * k + c] * b[i * k + c];
+    });
   };
   double cconst = 0.0;
   for (std::int64_t i = 0; i < n; ++i)
@@ -594,19 +632,30 @@ inline BcdGlmResult label_propagation_cg(
         cconst += opt.lambda * lab[i] * y * y;
       }
   BcdGlmResult res;
-  auto record = [&](std::int64_t iter) {
-    // R = C - M X here; F - const = <X, M X - C> - <C, X> = -<X, R> - <C, X>
-    res.measure = std::sqrt(P.dot(R.data(), R.data())) / scale;
-    res.primal = -P.dot(X, R.data()) - P.dot(C, X) + cconst;
+  // sums = {<R, R>, <X, R>, <C, X>} with R = C - M X:  F - const = -<X, R> - <C, X>
+  auto record = [&](std::int64_t iter, const std::vector<double>& sums) {
+    res.measure = std::sqrt(sums[0]) / scale;
+    res.primal = -sums[1] - sums[2] + cconst;
     res.outer = iter;
     res.iterations = iter;
     const double secs = std::chrono::duration<double>(clock::now() - t_start).count();
     res.history.push_back({iter, iter, 1, n, res.primal, res.measure, secs});
     return progress && progress(res.history.back());
   };
-  P.residual(X, R.data());
-  for (auto& v : R) v = -v;
-  if (record(0)) return res;
+  auto fresh_sums = [&](std::vector<double>& sums) {
+    P.template residual<KC>(X, R.data());
+    reduce(3, sums, [&](std::int64_t i0, std::int64_t i1, double* acc) {
+      for (std::int64_t t = i0 * k; t < i1 * k; ++t) {
+        R[t] = -R[t];
+        acc[0] += R[t] * R[t];
+        acc[1] += X[t] * R[t];
+        acc[2] += C[t] * X[t];
+      }
+    });
+  };
+  std::vector<double> sums;
+  fresh_sums(sums);
+  if (record(0, sums)) return res;
   if (res.measure <= opt.tol) {
     res.converged = true;
     return res;
@@ -617,22 +666,39 @@ inline BcdGlmResult label_propagation_cg(
   coldot(R.data(), Z.data(), rz);
   std::vector<double> alpha(static_cast<std::size_t>(k)), beta(alpha.size());
   for (std::int64_t it = 1; it <= opt.max_iter; ++it) {
-    P.matvec(D.data(), Q.data());
-    coldot(D.data(), Q.data(), dq);
-    for (std::int64_t c = 0; c < k; ++c) alpha[c] = dq[c] > 0 ? rz[c] / dq[c] : 0.0;
-#pragma omp parallel for num_threads(P.nt) if (P.nt > 1) schedule(static, 4096)
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t c = 0; c < k; ++c) {
-        X[i * k + c] += alpha[c] * D[i * k + c];
-        R[i * k + c] -= alpha[c] * Q[i * k + c];
+    // Q = M D and <D, Q> per column in one pass
+    reduce(k, dq, [&](std::int64_t i0, std::int64_t i1, double* acc) {
+      for (std::int64_t i = i0; i < i1; ++i) {
+        double* o = Q.data() + i * k;
+        const double* di = D.data() + i * k;
+        for (std::int64_t c = 0; c < k; ++c) o[c] = P.diag[i] * di[c];
+        for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e) {
+          const double w = g.w[e];
+          const double* dj = D.data() + g.idx[e] * k;
+          for (std::int64_t c = 0; c < k; ++c) o[c] -= w * dj[c];
+        }
+        for (std::int64_t c = 0; c < k; ++c) acc[c] += di[c] * o[c];
       }
-    const bool stop = record(it);
+    });
+    for (std::int64_t c = 0; c < k; ++c) alpha[c] = dq[c] > 0 ? rz[c] / dq[c] : 0.0;
+    reduce(3, sums, [&](std::int64_t i0, std::int64_t i1, double* acc) {
+      for (std::int64_t i = i0; i < i1; ++i)
+        for (std::int64_t c = 0; c < k; ++c) {
+          const std::int64_t t = i * k + c;
+          X[t] += alpha[c] * D[t];
+          R[t] -= alpha[c] * Q[t];
+          acc[0] += R[t] * R[t];
+          acc[1] += X[t] * R[t];
+          acc[2] += C[t] * X[t];
+        }
+    });
+    const bool stop = record(it, sums);
     if (res.measure <= opt.tol) {
-      // confirm on a fresh residual
-      P.residual(X, R.data());
-      for (auto& v : R) v = -v;
-      res.measure = std::sqrt(P.dot(R.data(), R.data())) / scale;
+      fresh_sums(sums);  // confirm on a fresh residual (the recursive one drifts)
+      res.measure = std::sqrt(sums[0]) / scale;
+      res.primal = -sums[1] - sums[2] + cconst;
       res.history.back().measure = res.measure;
+      res.history.back().primal = res.primal;
       if (res.measure <= opt.tol) {
         res.converged = true;
         break;
@@ -648,6 +714,58 @@ inline BcdGlmResult label_propagation_cg(
       for (std::int64_t c = 0; c < k; ++c) D[i * k + c] = Z[i * k + c] + beta[c] * D[i * k + c];
   }
   return res;
+}
+
+namespace detail {
+template <class F>
+BcdGlmResult dispatch_k(std::int64_t k, F&& f) {
+  switch (k) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    case 4:
+      return f(std::integral_constant<int, 4>{});
+    case 5:
+      return f(std::integral_constant<int, 5>{});
+    case 6:
+      return f(std::integral_constant<int, 6>{});
+    case 8:
+      return f(std::integral_constant<int, 8>{});
+    case 10:
+      return f(std::integral_constant<int, 10>{});
+    default:
+      return f(std::integral_constant<int, 0>{});
+  }
+}
+}  // namespace detail
+
+/// BCD for label propagation. X (n x k, row-major) holds the start and receives the result;
+/// block_of gives each node's block (e.g. from `forest_blocks`), `forest` says the blocks are
+/// acyclic (message passing) rather than general (dense Cholesky).
+inline BcdGlmResult label_propagation_bcd(
+    const GraphCsr& g, const double* C, const double* lab, std::int64_t k, double* X,
+    const std::vector<std::int64_t>& block_of, bool forest, const LabelPropOptions& opt,
+    const std::function<bool(const BcdGlmProgress&)>& progress = nullptr) {
+  return detail::dispatch_k(k, [&](auto kc) {
+    return label_propagation_bcd_impl<decltype(kc)::value>(g, C, lab, k, X, block_of, forest, opt,
+                                                           progress);
+  });
+}
+
+/// Conjugate gradients on M X = C (k right-hand sides solved together, one step length per
+/// column), preconditioned by a symmetric forest Gauss-Seidel sweep (forward then backward
+/// over the forest blocks; `precond` = 2), Jacobi (1) or nothing (0).
+inline BcdGlmResult label_propagation_cg(
+    const GraphCsr& g, const double* C, const double* lab, std::int64_t k, double* X,
+    const std::vector<std::int64_t>& block_of, int precond, const LabelPropOptions& opt,
+    const std::function<bool(const BcdGlmProgress&)>& progress = nullptr) {
+  return detail::dispatch_k(k, [&](auto kc) {
+    return label_propagation_cg_impl<decltype(kc)::value>(g, C, lab, k, X, block_of, precond, opt,
+                                                          progress);
+  });
 }
 
 }  // namespace sparsketch
