@@ -184,6 +184,28 @@ def test_float32_threads_and_warm_start(rng):
     assert warm.outer_iterations == 0 and warm.converged
 
 
+def test_cg_forest_preconditioner_on_big_trees(rng):
+    # a 100 x 100 lattice: the first forest block is one tree of thousands of nodes, which the
+    # preconditioner cuts into pieces (4096 nodes) solved in parallel; the answer must still
+    # be the solution, and identical for any number of threads
+    W = _lattice(100)
+    y = _labels(rng, 10_000, k=3, frac=0.01)
+    blocks = bcd.forest_blocks(W)
+    assert np.bincount(blocks).max() > 4096
+    r1 = bcd.label_propagation(W, y, method="cg", tol=1e-10, n_threads=1)
+    r2 = bcd.label_propagation(W, y, method="cg", tol=1e-10, n_threads=2)
+    assert r1.converged
+    np.testing.assert_array_equal(r1.x, r2.x)
+    M, C = _reference(W, y, 1.0)
+    X_ref = spla.splu(M).solve(C)
+    # ||X - X*|| <= ||M^-1|| ||M X - C||
+    lmin = spla.eigsh(M, k=1, sigma=0, which="LM")[0][0]
+    assert np.linalg.norm(r1.x - X_ref) <= r1.measure * np.linalg.norm(C) / lmin * (1 + 1e-6)
+    # the forest preconditioner still pays: fewer iterations than Jacobi
+    rj = bcd.label_propagation(W, y, method="cg", preconditioner="jacobi", tol=1e-10)
+    assert r1.iterations < rj.iterations
+
+
 def test_bad_input(rng):
     W = _graph(rng, n=20)
     y = _labels(rng, 20, k=2, frac=0.2)

@@ -106,44 +106,120 @@ inline std::vector<std::int64_t> forest_blocks(const GraphCsr& g) {
 
 namespace detail {
 
-/// The trees of one forest block in BFS order (order[t], trees in [tree_ptr[s],
+/// The trees of one forest block in depth-first preorder (order[t], trees in [tree_ptr[s],
 /// tree_ptr[s+1])), with the tree's LDL^T factor precomputed (it does not depend on the
 /// right-hand side): parent position ppos[t] (-1 at a root), coupling m[t] = M(v, parent),
 /// elimination multiplier fac[t] and inverse pivot invd[t] (0 for a singular pivot: a tree
 /// that is a whole unlabelled component). Each node's neighbours outside the block are kept
-/// in the same order (off_ptr/off_idx/off_w) for the Gauss-Seidel sweeps.
+/// in the same order (off_ptr/off_idx/off_w; those in earlier blocks first, up to off_mid)
+/// for the Gauss-Seidel sweeps. flags: bit 0 = the node has children, bit 1 = it is the child
+/// of its parent visited first by a leaves-to-root pass (the last one in preorder).
 struct ForestBlock {
-  std::vector<std::int64_t> order, ppos, tree_ptr, off_ptr, off_idx;
+  std::vector<std::int64_t> order, ppos, tree_ptr, off_ptr, off_mid, off_idx;
   std::vector<double> m, fac, invd, off_w;
+  std::vector<unsigned char> flags;
+  std::vector<std::int64_t> chunk_ptr;  ///< trees grouped into parallel work items
 };
 
-inline ForestBlock make_forest_block(const GraphCsr& g, const std::vector<std::int64_t>& nodes,
-                                     const std::vector<std::int64_t>& block_of, std::int64_t b,
-                                     std::vector<char>& seen, const double* diag) {
-  ForestBlock f;
-  f.tree_ptr.push_back(0);
-  std::vector<std::int64_t> pos_of;  // position of a node within this block (sparse map)
+/// Smallest work item (nodes) of a parallel forest sweep, and the piece size the CG
+/// preconditioner cuts big trees into.
+constexpr std::int64_t kForestChunk = 2048, kPrecondPiece = 4096;
+
+/// Depth-first preorder of the trees of block b (parents before children, each subtree
+/// contiguous), starting from its nodes in the order given; calls visit(v, parent position or
+/// -1, coupling -w) for each node and appends each tree's end to tree_ptr. `seen` marks
+/// visited nodes. max_piece > 0 cuts trees larger than that into pieces (subtrees of at least
+/// max_piece nodes are split off, leaves first) that are reported as separate trees; the cut
+/// edges are dropped (used by the preconditioner, so that big trees can run in parallel; the
+/// pieces do not depend on the number of threads).
+template <class Visit>
+void forest_dfs(const GraphCsr& g, const std::vector<std::int64_t>& nodes,
+                const std::vector<std::int64_t>& block_of, std::int64_t b, std::vector<char>& seen,
+                Visit&& visit, std::vector<std::int64_t>& tree_ptr, std::int64_t max_piece = 0) {
+  struct Item {
+    std::int64_t v, parent;
+    double m;
+  };
+  std::vector<Item> stack, tree;
+  std::vector<std::int64_t> size, newpos;
+  std::vector<char> cut;
+  std::int64_t count = 0;
   for (std::int64_t s : nodes) {
     if (seen[s]) continue;
     seen[s] = 1;
-    std::size_t head = f.order.size();
-    f.order.push_back(s);
-    f.ppos.push_back(-1);
-    f.m.push_back(0.0);
-    while (head < f.order.size()) {
-      const std::int64_t v = f.order[head];
-      for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e) {
+    stack.push_back({s, -1, 0.0});
+    tree.clear();
+    while (!stack.empty()) {
+      const Item it = stack.back();
+      stack.pop_back();
+      const std::int64_t t = static_cast<std::int64_t>(tree.size());
+      tree.push_back(it);
+      // neighbours pushed in reverse so that they are visited in CSR order
+      for (std::int64_t e = g.ptr[it.v + 1] - 1; e >= g.ptr[it.v]; --e) {
         const std::int64_t u = g.idx[e];
         if (block_of[u] != b || seen[u] || g.w[e] == 0.0) continue;
         seen[u] = 1;
-        f.order.push_back(u);
-        f.ppos.push_back(static_cast<std::int64_t>(head));
-        f.m.push_back(-g.w[e]);
+        stack.push_back({u, t, -g.w[e]});
       }
-      ++head;
     }
-    f.tree_ptr.push_back(static_cast<std::int64_t>(f.order.size()));
+    const std::int64_t sz = static_cast<std::int64_t>(tree.size());
+    if (max_piece <= 0 || sz <= max_piece) {
+      for (const Item& it : tree) visit(it.v, it.parent < 0 ? -1 : count + it.parent, it.m);
+      count += sz;
+      tree_ptr.push_back(count);
+      continue;
+    }
+    // subtree sizes and pending (uncut) sizes, leaves first; cut where pending >= max_piece
+    size.assign(static_cast<std::size_t>(sz), 1);
+    std::vector<std::int64_t> pending(static_cast<std::size_t>(sz), 1);
+    cut.assign(static_cast<std::size_t>(sz), 0);
+    for (std::int64_t t = sz - 1; t > 0; --t) {
+      const std::int64_t p = tree[t].parent;
+      size[p] += size[t];
+      if (pending[t] >= max_piece) {
+        cut[t] = 1;
+      } else {
+        pending[p] += pending[t];
+      }
+    }
+    cut[0] = 1;
+    // emit each piece (in order of its root) in preorder, skipping nested pieces
+    newpos.assign(static_cast<std::size_t>(sz), -1);
+    for (std::int64_t r = 0; r < sz; ++r) {
+      if (!cut[r]) continue;
+      for (std::int64_t t = r; t < r + size[r];) {
+        if (t != r && cut[t]) {
+          t += size[t];
+          continue;
+        }
+        newpos[t] = count;
+        const Item& it = tree[t];
+        if (t == r)
+          visit(it.v, -1, 0.0);
+        else
+          visit(it.v, newpos[it.parent], it.m);
+        ++count;
+        ++t;
+      }
+      tree_ptr.push_back(count);
+    }
   }
+}
+
+inline ForestBlock make_forest_block(const GraphCsr& g, const std::vector<std::int64_t>& nodes,
+                                     const std::vector<std::int64_t>& block_of, std::int64_t b,
+                                     std::vector<char>& seen, const double* diag,
+                                     std::int64_t max_piece = 0) {
+  ForestBlock f;
+  f.tree_ptr.push_back(0);
+  forest_dfs(
+      g, nodes, block_of, b, seen,
+      [&](std::int64_t v, std::int64_t parent, double m) {
+        f.order.push_back(v);
+        f.ppos.push_back(parent);
+        f.m.push_back(m);
+      },
+      f.tree_ptr, max_piece);
   const std::int64_t sz = static_cast<std::int64_t>(f.order.size());
   f.fac.assign(static_cast<std::size_t>(sz), 0.0);
   f.invd.assign(static_cast<std::size_t>(sz), 0.0);
@@ -161,12 +237,29 @@ inline ForestBlock make_forest_block(const GraphCsr& g, const std::vector<std::i
   f.off_ptr.assign(1, 0);
   for (std::int64_t t = 0; t < sz; ++t) {
     const std::int64_t v = f.order[t];
-    for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e)
-      if (block_of[g.idx[e]] != b && g.w[e] != 0.0) {
-        f.off_idx.push_back(g.idx[e]);
-        f.off_w.push_back(g.w[e]);
+    for (int pass = 0; pass < 2; ++pass) {  // earlier blocks, then later ones
+      for (std::int64_t e = g.ptr[v]; e < g.ptr[v + 1]; ++e) {
+        const std::int64_t bu = block_of[g.idx[e]];
+        if (bu != b && g.w[e] != 0.0 && (pass == 0) == (bu < b)) {
+          f.off_idx.push_back(g.idx[e]);
+          f.off_w.push_back(g.w[e]);
+        }
       }
+      if (pass == 0) f.off_mid.push_back(static_cast<std::int64_t>(f.off_idx.size()));
+    }
     f.off_ptr.push_back(static_cast<std::int64_t>(f.off_idx.size()));
+  }
+  f.chunk_ptr.assign(1, 0);
+  const std::int64_t ntree = static_cast<std::int64_t>(f.tree_ptr.size()) - 1;
+  for (std::int64_t q = 0; q < ntree; ++q)
+    if (f.tree_ptr[q + 1] - f.tree_ptr[f.chunk_ptr.back()] >= kForestChunk || q + 1 == ntree)
+      f.chunk_ptr.push_back(q + 1);
+  f.flags.assign(static_cast<std::size_t>(sz), 0);
+  for (std::int64_t t = sz - 1; t >= 0; --t) {
+    const std::int64_t p = f.ppos[t];
+    if (p < 0) continue;
+    if (!(f.flags[p] & 1)) f.flags[t] |= 2;  // the parent has no child seen yet
+    f.flags[p] |= 1;
   }
   return f;
 }
@@ -274,31 +367,69 @@ struct GraphProblem {
   }
 };
 
-/// One Gauss-Seidel pass over forest blocks in the order given: for each block, rows of its
-/// nodes are set to the exact block minimizer of tr(X^T M X) - 2 tr(R^T X) with the other
-/// blocks fixed. Trees of a block run in parallel.
+/// Block Gauss-Seidel pass over forest blocks: for each block, the rows of its nodes are set
+/// to the exact block minimizer of tr(X^T M X) - 2 tr(R^T X) with the other blocks fixed.
+/// mode 0: forward over all blocks; 1: forward from X = 0 (only earlier blocks' values are
+/// read, so X need not be cleared first); 2: backward, skipping the last block (the second
+/// half of a symmetric sweep: that block was just solved against the same values). Each tree
+/// is solved in two passes: leaves to root (gathering the right-hand side and the off-block
+/// terms and eliminating towards the root, accumulating into the parent's row), then root to
+/// leaves (back substitution). Trees of a block run in parallel.
 template <int KC = 0>
 void forest_sweep(const GraphProblem& P, const std::vector<ForestBlock>& fb, const double* R,
-                  double* X, bool backward) {
+                  double* X, int mode) {
   const std::int64_t k = KC > 0 ? KC : P.k, nb = static_cast<std::int64_t>(fb.size());
-  // backward (the second half of a symmetric sweep): the last block was just solved with the
-  // same neighbours, so it is skipped
+  const bool backward = mode == 2, lo_only = mode == 1;
   for (std::int64_t q = backward ? 1 : 0; q < nb; ++q) {
     const ForestBlock& f = fb[static_cast<std::size_t>(backward ? nb - 1 - q : q)];
-    const std::int64_t ntree = static_cast<std::int64_t>(f.tree_ptr.size()) - 1;
-#pragma omp parallel for num_threads(P.nt) if (P.nt > 1 && ntree > 1) schedule(dynamic, 64)
-    for (std::int64_t s = 0; s < ntree; ++s) {
-      for (std::int64_t t = f.tree_ptr[s]; t < f.tree_ptr[s + 1]; ++t) {
-        const std::int64_t v = f.order[t];
-        double* xv = X + v * k;
-        for (std::int64_t c = 0; c < k; ++c) xv[c] = R[v * k + c];
-        for (std::int64_t e = f.off_ptr[t]; e < f.off_ptr[t + 1]; ++e) {
-          const double w = f.off_w[e];
-          const double* xu = X + f.off_idx[e] * k;
-          for (std::int64_t c = 0; c < k; ++c) xv[c] += w * xu[c];
+    const std::int64_t nchunk = static_cast<std::int64_t>(f.chunk_ptr.size()) - 1;
+#pragma omp parallel num_threads(P.nt) if (P.nt > 1 && nchunk > 1)
+    {
+      double val[KC > 0 ? KC : 1];
+      std::vector<double> dyn(KC > 0 ? 0 : static_cast<std::size_t>(k));
+      double* a = KC > 0 ? val : dyn.data();
+#pragma omp for schedule(dynamic, 1)
+      for (std::int64_t ch = 0; ch < nchunk; ++ch)
+        for (std::int64_t s = f.chunk_ptr[ch]; s < f.chunk_ptr[ch + 1]; ++s) {
+          const std::int64_t t0 = f.tree_ptr[s], t1 = f.tree_ptr[s + 1];
+          for (std::int64_t t = t1 - 1; t >= t0; --t) {
+            const std::int64_t v = f.order[t];
+            const double* rv = R + v * k;
+            double* xv = X + v * k;
+            if (f.flags[t] & 1) {
+              for (std::int64_t c = 0; c < k; ++c) a[c] = rv[c] + xv[c];
+            } else {
+              for (std::int64_t c = 0; c < k; ++c) a[c] = rv[c];
+            }
+            const std::int64_t e1 = lo_only ? f.off_mid[t] : f.off_ptr[t + 1];
+            for (std::int64_t e = f.off_ptr[t]; e < e1; ++e) {
+              const double w = f.off_w[e];
+              const double* xu = X + f.off_idx[e] * k;
+              for (std::int64_t c = 0; c < k; ++c) a[c] += w * xu[c];
+            }
+            for (std::int64_t c = 0; c < k; ++c) xv[c] = a[c];
+            if (t > t0) {
+              double* xp = X + f.order[f.ppos[t]] * k;
+              const double r = f.fac[t];
+              if (f.flags[t] & 2) {
+                for (std::int64_t c = 0; c < k; ++c) xp[c] = -r * a[c];
+              } else {
+                for (std::int64_t c = 0; c < k; ++c) xp[c] -= r * a[c];
+              }
+            }
+          }
+          {
+            double* xv = X + f.order[t0] * k;
+            const double inv = f.invd[t0];
+            for (std::int64_t c = 0; c < k; ++c) xv[c] *= inv;
+          }
+          for (std::int64_t t = t0 + 1; t < t1; ++t) {
+            double* xv = X + f.order[t] * k;
+            const double* xp = X + f.order[f.ppos[t]] * k;
+            const double m = f.m[t], inv = f.invd[t];
+            for (std::int64_t c = 0; c < k; ++c) xv[c] = (xv[c] - m * xp[c]) * inv;
+          }
         }
-      }
-      tree_solve<KC>(f, s, k, X);
     }
   }
 }
@@ -391,7 +522,7 @@ BcdGlmResult label_propagation_bcd_impl(
   const bool fast = forest && opt.rule == BcdRule::cyclic && opt.update == BcdUpdate::newton;
   if (fast) {
     for (std::int64_t epoch = 1; res.iterations < opt.max_iter; ++epoch) {
-      detail::forest_sweep<KC>(P, fb, C, X, false);
+      detail::forest_sweep<KC>(P, fb, C, X, 0);
       res.iterations += nb;
       P.template residual<KC>(X, G.data());
       if (record(epoch)) break;
@@ -586,16 +717,16 @@ BcdGlmResult label_propagation_cg_impl(
     for (std::int64_t i = 0; i < n; ++i) members[block_of[i]].push_back(i);
     std::vector<char> seen(static_cast<std::size_t>(n), 0);
     for (std::int64_t b = 0; b < nb; ++b)
-      fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen, P.diag.data()));
+      fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen, P.diag.data(),
+                                             detail::kPrecondPiece));
   }
   const double cnorm = std::sqrt(P.dot(C, C));
   const double scale = cnorm > 0 ? cnorm : 1.0;
   std::vector<double> R(static_cast<std::size_t>(nk)), Z(R.size()), D(R.size()), Q(R.size());
   auto apply_prec = [&](const double* r, double* z) {
     if (precond == 2) {
-      std::fill(z, z + nk, 0.0);
-      detail::forest_sweep<KC>(P, fb, r, z, false);
-      detail::forest_sweep<KC>(P, fb, r, z, true);
+      detail::forest_sweep<KC>(P, fb, r, z, 1);
+      detail::forest_sweep<KC>(P, fb, r, z, 2);
     } else if (precond == 1) {
 #pragma omp parallel for num_threads(P.nt) if (P.nt > 1) schedule(static, 4096)
       for (std::int64_t i = 0; i < n; ++i)
@@ -717,6 +848,57 @@ BcdGlmResult label_propagation_cg_impl(
 }
 
 namespace detail {
+/// Runs f on the problem renumbered so that each forest block's trees are contiguous, in
+/// depth-first preorder (blocks one after another): every tree solve then walks memory in
+/// order, and neighbours in the graph tend to be near in memory (a Cuthill-McKee-like
+/// ordering); max_piece as in forest_dfs. f(g', C', lab', X', block_of') works in place on
+/// X'; X is copied back.
+template <class F>
+BcdGlmResult with_forest_order(const GraphCsr& g, const double* C, const double* lab,
+                               std::int64_t k, double* X, const std::vector<std::int64_t>& block_of,
+                               std::int64_t max_piece, F&& f) {
+  const std::int64_t n = g.n;
+  std::int64_t nb = 0;
+  for (std::int64_t v : block_of) nb = std::max(nb, v + 1);
+  std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nb));
+  for (std::int64_t i = 0; i < n; ++i) members[block_of[i]].push_back(i);
+  std::vector<std::int64_t> perm, inv(static_cast<std::size_t>(n)), trees;
+  perm.reserve(static_cast<std::size_t>(n));
+  std::vector<char> seen(static_cast<std::size_t>(n), 0);
+  for (std::int64_t b = 0; b < nb; ++b)
+    forest_dfs(
+        g, members[b], block_of, b, seen,
+        [&](std::int64_t v, std::int64_t, double) { perm.push_back(v); }, trees, max_piece);
+  for (std::int64_t t = 0; t < n; ++t) inv[perm[t]] = t;
+  const std::int64_t nnz = g.ptr[n];
+  std::vector<std::int64_t> ptr(static_cast<std::size_t>(n + 1)),
+      idx(static_cast<std::size_t>(nnz)), bo(static_cast<std::size_t>(n));
+  std::vector<double> w(static_cast<std::size_t>(nnz)), Cp(static_cast<std::size_t>(n * k)),
+      labp(static_cast<std::size_t>(n)), Xp(static_cast<std::size_t>(n * k));
+  ptr[0] = 0;
+  for (std::int64_t t = 0; t < n; ++t) {
+    const std::int64_t v = perm[t];
+    ptr[t + 1] = ptr[t] + g.ptr[v + 1] - g.ptr[v];
+    for (std::int64_t e = g.ptr[v], o = ptr[t]; e < g.ptr[v + 1]; ++e, ++o) {
+      idx[o] = inv[g.idx[e]];
+      w[o] = g.w[e];
+    }
+    bo[t] = block_of[v];
+    labp[t] = lab[v];
+    std::copy(C + v * k, C + (v + 1) * k, Cp.data() + t * k);
+    std::copy(X + v * k, X + (v + 1) * k, Xp.data() + t * k);
+  }
+  GraphCsr gp;
+  gp.n = n;
+  gp.ptr = ptr.data();
+  gp.idx = idx.data();
+  gp.w = w.data();
+  BcdGlmResult res = f(gp, Cp.data(), labp.data(), Xp.data(), bo);
+  for (std::int64_t t = 0; t < n; ++t)
+    std::copy(Xp.data() + t * k, Xp.data() + (t + 1) * k, X + perm[t] * k);
+  return res;
+}
+
 template <class F>
 BcdGlmResult dispatch_k(std::int64_t k, F&& f) {
   switch (k) {
@@ -749,10 +931,18 @@ inline BcdGlmResult label_propagation_bcd(
     const GraphCsr& g, const double* C, const double* lab, std::int64_t k, double* X,
     const std::vector<std::int64_t>& block_of, bool forest, const LabelPropOptions& opt,
     const std::function<bool(const BcdGlmProgress&)>& progress = nullptr) {
-  return detail::dispatch_k(k, [&](auto kc) {
-    return label_propagation_bcd_impl<decltype(kc)::value>(g, C, lab, k, X, block_of, forest, opt,
-                                                           progress);
-  });
+  auto run = [&](const GraphCsr& g2, const double* C2, const double* lab2, double* X2,
+                 const std::vector<std::int64_t>& bo2) {
+    return detail::dispatch_k(k, [&](auto kc) {
+      return label_propagation_bcd_impl<decltype(kc)::value>(g2, C2, lab2, k, X2, bo2, forest, opt,
+                                                             progress);
+    });
+  };
+  // the fast cyclic path is the one that walks whole blocks in order; the greedy rules touch
+  // one block at a time and keep their own bookkeeping in the given order
+  if (forest && opt.rule == BcdRule::cyclic && opt.update == BcdUpdate::newton)
+    return detail::with_forest_order(g, C, lab, k, X, block_of, 0, run);
+  return run(g, C, lab, X, block_of);
 }
 
 /// Conjugate gradients on M X = C (k right-hand sides solved together, one step length per
@@ -762,10 +952,16 @@ inline BcdGlmResult label_propagation_cg(
     const GraphCsr& g, const double* C, const double* lab, std::int64_t k, double* X,
     const std::vector<std::int64_t>& block_of, int precond, const LabelPropOptions& opt,
     const std::function<bool(const BcdGlmProgress&)>& progress = nullptr) {
-  return detail::dispatch_k(k, [&](auto kc) {
-    return label_propagation_cg_impl<decltype(kc)::value>(g, C, lab, k, X, block_of, precond, opt,
-                                                          progress);
-  });
+  auto run = [&](const GraphCsr& g2, const double* C2, const double* lab2, double* X2,
+                 const std::vector<std::int64_t>& bo2) {
+    return detail::dispatch_k(k, [&](auto kc) {
+      return label_propagation_cg_impl<decltype(kc)::value>(g2, C2, lab2, k, X2, bo2, precond, opt,
+                                                            progress);
+    });
+  };
+  if (precond == 2)
+    return detail::with_forest_order(g, C, lab, k, X, block_of, detail::kPrecondPiece, run);
+  return run(g, C, lab, X, block_of);
 }
 
 }  // namespace sparsketch
