@@ -187,6 +187,32 @@ def test_logistic_l1_gap_matches_sklearn(rng):
     assert ri.converged and not ri.measure_is_gap and np.isnan(ri.gap)
 
 
+def test_tall_dense_working_sets_split_by_rows(rng):
+    # n > 16384 rows and a working set above 256: the data-form coordinate descent splits
+    # the rows into fixed parts shared by the threads (one barrier per coordinate); the
+    # answer is certified and identical for 1 and 2 threads, squared and logistic loss
+    n, p = 16_500, 300
+    A = rng.standard_normal((n, p))
+    b = A @ rng.standard_normal(p) + rng.standard_normal(n) + 1.0
+    alpha = 1e-4 * np.abs(A.T @ (b - b.mean())).max() / n
+    r1 = bcd.lasso(A, b, alpha, fit_intercept=True, tol=1e-10, n_threads=1)
+    r2 = bcd.lasso(A, b, alpha, fit_intercept=True, tol=1e-10, n_threads=2)
+    assert r1.converged and max(r1.history["ws_size"]) > 256
+    np.testing.assert_array_equal(r1.x, r2.x)
+    assert r1.intercept == r2.intercept
+    # strongly convex (n >> p): ||x - x*||^2 <= 2 gap / mu, mu = sigma_min(A_c)^2 / n
+    Ac = A - A.mean(0)
+    x_ref = np.linalg.lstsq(Ac, b - b.mean(), rcond=None)[0]
+    mu = np.linalg.svd(Ac, compute_uv=False)[-1] ** 2 / n
+    # the lasso optimum moves from least squares by at most alpha sqrt(p) / mu
+    assert np.linalg.norm(r1.x - x_ref) <= np.sqrt(2 * r1.gap / mu) + alpha * np.sqrt(p) / mu
+    y = (A[:, :5].sum(1) + rng.standard_normal(n) > 0).astype(int)
+    l1 = bcd.logistic(A, y, C=10.0, penalty="l1", fit_intercept=False, tol=1e-9, n_threads=1)
+    l2 = bcd.logistic(A, y, C=10.0, penalty="l1", fit_intercept=False, tol=1e-9, n_threads=2)
+    assert l1.converged and l1.measure_is_gap and max(l1.history["ws_size"]) > 256
+    np.testing.assert_array_equal(l1.x, l2.x)
+
+
 @pytest.mark.filterwarnings("ignore::sparsketch.exceptions.ConvergenceWarning")
 def test_descent_variants_are_monotone(rng):
     A, b = _ls_problem(rng, n=50, p=16, spread=True)

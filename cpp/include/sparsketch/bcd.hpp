@@ -23,6 +23,10 @@
 /// on the fly). Results do not depend on the number of threads: parallel loops write disjoint
 /// outputs or reduce over fixed blocks, and the random rules draw from a counter-based stream.
 
+// clang-format off
+// Eigen's configuration first (no Eigen-internal threading, MPL-2.0 only)
+#include "sparsketch/detail/eigen.hpp"
+// clang-format on
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <algorithm>
@@ -36,7 +40,6 @@
 #include <vector>
 
 #include "sparsketch/common.hpp"
-#include "sparsketch/detail/eigen.hpp"
 #include "sparsketch/parallel.hpp"
 #include "sparsketch/random.hpp"
 
@@ -570,6 +573,54 @@ void col_axpy(const CscColumns<T, I>& a, std::int64_t j, double alpha, double* v
 }
 
 template <class T>
+const T* dense_col_ptr(const DenseColumns<T>& a, std::int64_t j) {
+  return a.data + j * a.ld;
+}
+template <class T, class I>
+const T* dense_col_ptr(const CscColumns<T, I>&, std::int64_t) {
+  return nullptr;  // not used (dense designs only)
+}
+/// sum_{i0 <= i < i1} col_i v_i (col = nullptr: a column of ones), 4 accumulators.
+template <class T>
+double part_dot(const T* col, const double* v, std::int64_t i0, std::int64_t i1) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::int64_t i = i0;
+  if (col == nullptr) {
+    for (; i + 4 <= i1; i += 4) {
+      s0 += v[i];
+      s1 += v[i + 1];
+      s2 += v[i + 2];
+      s3 += v[i + 3];
+    }
+    for (; i < i1; ++i) s0 += v[i];
+  } else {
+    for (; i + 4 <= i1; i += 4) {
+      s0 += static_cast<double>(col[i]) * v[i];
+      s1 += static_cast<double>(col[i + 1]) * v[i + 1];
+      s2 += static_cast<double>(col[i + 2]) * v[i + 2];
+      s3 += static_cast<double>(col[i + 3]) * v[i + 3];
+    }
+    for (; i < i1; ++i) s0 += static_cast<double>(col[i]) * v[i];
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+/// v_i += alpha D_i col_i on [i0, i1) (D = nullptr: unit weights; col = nullptr: ones).
+template <class T>
+void part_axpy(const T* col, const double* D, double alpha, double* v, std::int64_t i0,
+               std::int64_t i1) {
+  if (col == nullptr) {
+    if (D == nullptr)
+      for (std::int64_t i = i0; i < i1; ++i) v[i] += alpha;
+    else
+      for (std::int64_t i = i0; i < i1; ++i) v[i] += alpha * D[i];
+  } else if (D == nullptr) {
+    for (std::int64_t i = i0; i < i1; ++i) v[i] += alpha * static_cast<double>(col[i]);
+  } else {
+    for (std::int64_t i = i0; i < i1; ++i) v[i] += alpha * D[i] * static_cast<double>(col[i]);
+  }
+}
+
+template <class T>
 std::int64_t col_nnz(const DenseColumns<T>& a, std::int64_t) {
   return a.n;
 }
@@ -1066,32 +1117,95 @@ BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
       }
       const std::int64_t max_sweeps = sq ? 100000 : 50;
       inner_converged = false;
-      for (std::int64_t sweep = 0; sweep < max_sweeps && res.iterations < opt.max_iter; ++sweep) {
-        double viol = 0.0;
-        for (std::int64_t s = 0; s < m; ++s) {
-          const std::int64_t j = Wl[s];
-          if (!(h[s] > 0)) continue;
-          double gj = gw[s];
-          if (j == p) {
-            for (std::int64_t i = 0; i < n; ++i) gj += v[i];
-          } else {
-            gj += detail::col_dot(A, j, v.data()) + l2 * dcur[s];
+      // Dense designs with many rows: the rows are cut into fixed parts of kCdPartRows; each
+      // coordinate's model gradient is the in-order sum of the parts' dots (the same
+      // arithmetic for any number of threads), computed by the threads that own the parts,
+      // and each thread updates v on its own parts: one barrier per coordinate.
+      constexpr std::int64_t kCdPartRows = 8192;
+      const std::int64_t nparts = n_blocks(n, kCdPartRows);
+      if (Design::is_dense && nparts >= 2) {
+        const bool unit = sq;  // D = 1: plain dot/axpy
+        std::vector<double> slot(static_cast<std::size_t>(2 * nparts));
+        std::int64_t iters_out = res.iterations;
+        bool conv_out = false;
+        std::vector<double> dcur_out;
+        const int team = static_cast<int>(std::min<std::int64_t>(nt, nparts));
+#pragma omp parallel num_threads(team) if (team > 1)
+        {
+          const std::int64_t tid = thread_id(), tn = team_size();
+          const std::int64_t q0 = tid * nparts / tn, q1 = (tid + 1) * nparts / tn;
+          std::vector<double> dc(static_cast<std::size_t>(m), 0.0);
+          std::int64_t iters = res.iterations, step = 0;
+          bool conv = false;
+          for (std::int64_t sweep = 0; sweep < max_sweeps && iters < opt.max_iter; ++sweep) {
+            double viol = 0.0;
+            for (std::int64_t s = 0; s < m; ++s) {
+              const std::int64_t j = Wl[s];
+              if (!(h[s] > 0)) continue;
+              double* sl = slot.data() + (step & 1) * nparts;
+              ++step;
+              const auto* col = j == p ? nullptr : detail::dense_col_ptr(A, j);
+              for (std::int64_t q = q0; q < q1; ++q) {
+                const std::int64_t i0 = q * kCdPartRows, i1 = std::min(n, i0 + kCdPartRows);
+                sl[q] = detail::part_dot(col, v.data(), i0, i1);
+              }
+#pragma omp barrier
+              double gj = gw[s];
+              for (std::int64_t q = 0; q < nparts; ++q) gj += sl[q];
+              if (j != p) gj += l2 * dc[s];
+              const double xj = xw[s] + dc[s];
+              viol = std::max(viol, detail::kkt_violation(xj, gj, w[s]));
+              const double dd = detail::soft_threshold(xj - gj / h[s], w[s] / h[s]) - xj;
+              if (dd == 0.0) continue;
+              dc[s] += dd;
+              for (std::int64_t q = q0; q < q1; ++q) {
+                const std::int64_t i0 = q * kCdPartRows, i1 = std::min(n, i0 + kCdPartRows);
+                detail::part_axpy(col, unit ? nullptr : dv, dd, v.data(), i0, i1);
+              }
+            }
+            iters += m;
+            if (viol <= inner_tol) {
+              conv = true;
+              break;
+            }
           }
-          const double xj = xw[s] + dcur[s];
-          viol = std::max(viol, detail::kkt_violation(xj, gj, w[s]));
-          const double dd = detail::soft_threshold(xj - gj / h[s], w[s] / h[s]) - xj;
-          if (dd == 0.0) continue;
-          dcur[s] += dd;
-          if (j == p) {
-            for (std::int64_t i = 0; i < n; ++i) v[i] += dd * dv[i];
-          } else {
-            detail::col_axpy_weighted(A, j, dd, dv, v.data());
+          if (tid == 0) {
+            iters_out = iters;
+            conv_out = conv;
+            dcur_out.swap(dc);
           }
         }
-        res.iterations += m;
-        if (viol <= inner_tol) {
-          inner_converged = true;
-          break;
+        res.iterations = iters_out;
+        inner_converged = conv_out;
+        dcur.swap(dcur_out);
+      } else {
+        for (std::int64_t sweep = 0; sweep < max_sweeps && res.iterations < opt.max_iter; ++sweep) {
+          double viol = 0.0;
+          for (std::int64_t s = 0; s < m; ++s) {
+            const std::int64_t j = Wl[s];
+            if (!(h[s] > 0)) continue;
+            double gj = gw[s];
+            if (j == p) {
+              for (std::int64_t i = 0; i < n; ++i) gj += v[i];
+            } else {
+              gj += detail::col_dot(A, j, v.data()) + l2 * dcur[s];
+            }
+            const double xj = xw[s] + dcur[s];
+            viol = std::max(viol, detail::kkt_violation(xj, gj, w[s]));
+            const double dd = detail::soft_threshold(xj - gj / h[s], w[s] / h[s]) - xj;
+            if (dd == 0.0) continue;
+            dcur[s] += dd;
+            if (j == p) {
+              for (std::int64_t i = 0; i < n; ++i) v[i] += dd * dv[i];
+            } else {
+              detail::col_axpy_weighted(A, j, dd, dv, v.data());
+            }
+          }
+          res.iterations += m;
+          if (viol <= inner_tol) {
+            inner_converged = true;
+            break;
+          }
         }
       }
       for (std::int64_t s = 0; s < m; ++s) xnew[s] = xw[s] + dcur[s];

@@ -33,6 +33,10 @@
 ///
 /// Results do not depend on the number of threads.
 
+// clang-format off
+// Eigen's configuration first (no Eigen-internal threading, MPL-2.0 only)
+#include "sparsketch/detail/eigen.hpp"
+// clang-format on
 #include <Eigen/Cholesky>
 #include <algorithm>
 #include <chrono>

@@ -29,6 +29,10 @@
 /// Computed in double; results do not depend on the number of threads (parallel loops write
 /// disjoint outputs or reduce over fixed chunks in order).
 
+// clang-format off
+// Eigen's configuration first (no Eigen-internal threading, MPL-2.0 only)
+#include "sparsketch/detail/eigen.hpp"
+// clang-format on
 #include <Eigen/Cholesky>
 #include <algorithm>
 #include <chrono>

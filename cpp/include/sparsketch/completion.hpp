@@ -45,6 +45,10 @@
 /// lengths are power-law). Results are bitwise identical for any thread count: each row's
 /// arithmetic depends on the row only, and the sketch's random signs on (seed, entry index).
 
+// clang-format off
+// Eigen's configuration first (no Eigen-internal threading, MPL-2.0 only)
+#include "sparsketch/detail/eigen.hpp"
+// clang-format on
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <Eigen/QR>

@@ -18,6 +18,10 @@
 /// from fixed blocks of rows); weighted_gram sums per-chunk partials in chunk order over a
 /// chunking that depends on (n, r, k) only. Both are bitwise identical for any thread count.
 
+// clang-format off
+// Eigen's configuration first (no Eigen-internal threading, MPL-2.0 only)
+#include "sparsketch/detail/eigen.hpp"
+// clang-format on
 #include <Eigen/QR>
 #include <Eigen/SVD>
 #include <algorithm>
@@ -28,7 +32,6 @@
 #include <vector>
 
 #include "sparsketch/common.hpp"
-#include "sparsketch/detail/eigen.hpp"
 #include "sparsketch/lstsq.hpp"
 #include "sparsketch/parallel.hpp"
 

@@ -34,6 +34,15 @@ inline int thread_id() noexcept {
 #endif
 }
 
+/// Number of threads in the current team (1 outside a parallel region / no OpenMP).
+inline int team_size() noexcept {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 /// omp_get_max_threads(), or 1 without OpenMP.
 inline int max_threads() noexcept {
   return resolve_threads(0);
