@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 
 from common import machine_info, median_time  # noqa: E402
 
-KERNELS = ["fwht", "lstsq", "sampling", "sparse_wht", "spgemm", "completion", "bcd"]
+KERNELS = ["fwht", "lstsq", "sampling", "sparse_wht", "spgemm", "completion", "bcd", "bcd_rules"]
 
 
 def write_results_md():
