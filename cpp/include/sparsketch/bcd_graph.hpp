@@ -371,6 +371,47 @@ struct GraphProblem {
   }
 };
 
+/// The shared state of a solve: graph, k, right-hand side and M's diagonal.
+inline GraphProblem make_graph_problem(const GraphCsr& g, const double* C, const double* lab,
+                                       std::int64_t k, const LabelPropOptions& opt) {
+  GraphProblem P;
+  P.g = g;
+  P.k = k;
+  P.C = C;
+  P.nt = resolve_threads(opt.n_threads);
+  P.diag.assign(static_cast<std::size_t>(g.n), 0.0);
+  for (std::int64_t i = 0; i < g.n; ++i) {
+    double s = opt.lambda * lab[i];
+    for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e) s += g.w[e];
+    P.diag[i] = s;
+  }
+  return P;
+}
+
+/// The objective's constant term lambda sum_i lab_i ||y_i||^2 (y_i = C_i / (lambda lab_i)).
+inline double label_constant(const double* C, const double* lab, std::int64_t n, std::int64_t k,
+                             double lambda) {
+  double cconst = 0.0;
+  for (std::int64_t i = 0; i < n; ++i)
+    if (lab[i] > 0)
+      for (std::int64_t c = 0; c < k; ++c) {
+        const double y = C[i * k + c] / (lambda * lab[i]);
+        cconst += lambda * lab[i] * y * y;
+      }
+  return cconst;
+}
+
+/// Nodes of each block, in increasing order.
+inline std::vector<std::vector<std::int64_t>> block_members(
+    const std::vector<std::int64_t>& block_of) {
+  std::int64_t nb = 0;
+  for (std::int64_t v : block_of) nb = std::max(nb, v + 1);
+  std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nb));
+  for (std::size_t i = 0; i < block_of.size(); ++i)
+    members[static_cast<std::size_t>(block_of[i])].push_back(static_cast<std::int64_t>(i));
+  return members;
+}
+
 /// Block Gauss-Seidel pass over forest blocks: for each block, the rows of its nodes are set
 /// to the exact block minimizer of tr(X^T M X) - 2 tr(R^T X) with the other blocks fixed.
 /// mode 0: forward over all blocks; 1: forward from X = 0 (only earlier blocks' values are
@@ -450,21 +491,9 @@ BcdGlmResult label_propagation_bcd_impl(
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   const std::int64_t n = g.n;
-  detail::GraphProblem P;
-  P.g = g;
-  P.k = k;
-  P.C = C;
-  P.nt = resolve_threads(opt.n_threads);
-  P.diag.assign(static_cast<std::size_t>(n), 0.0);
-  for (std::int64_t i = 0; i < n; ++i) {
-    double s = opt.lambda * lab[i];
-    for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e) s += g.w[e];
-    P.diag[i] = s;
-  }
-  std::int64_t nb = 0;
-  for (std::int64_t v : block_of) nb = std::max(nb, v + 1);
-  std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nb));
-  for (std::int64_t i = 0; i < n; ++i) members[block_of[i]].push_back(i);
+  const detail::GraphProblem P = detail::make_graph_problem(g, C, lab, k, opt);
+  const std::vector<std::vector<std::int64_t>> members = detail::block_members(block_of);
+  const std::int64_t nb = static_cast<std::int64_t>(members.size());
   // Gershgorin bounds
   std::vector<double> Dg(static_cast<std::size_t>(n)), Lb(static_cast<std::size_t>(nb), 0.0);
   for (std::int64_t i = 0; i < n; ++i) {
@@ -500,13 +529,7 @@ BcdGlmResult label_propagation_bcd_impl(
   std::vector<double> G(static_cast<std::size_t>(n * k)),
       work(static_cast<std::size_t>(n * k), 0.0);
   // F(X) - const = tr(X^T (M X - C)) - tr(C^T X) = <X, G> - <C, X>;  const = lambda ||Y_lab||^2
-  double cconst = 0.0;
-  for (std::int64_t i = 0; i < n; ++i)
-    if (lab[i] > 0)
-      for (std::int64_t c = 0; c < k; ++c) {
-        const double y = C[i * k + c] / (opt.lambda * lab[i]);
-        cconst += opt.lambda * lab[i] * y * y;
-      }
+  const double cconst = detail::label_constant(C, lab, n, k, opt.lambda);
   auto objective = [&]() { return P.dot(X, G.data()) - P.dot(C, X) + cconst; };
   BcdGlmResult res;
   auto record = [&](std::int64_t epoch) {
@@ -702,23 +725,11 @@ BcdGlmResult label_propagation_cg_impl(
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   const std::int64_t n = g.n, nk = n * k;
-  detail::GraphProblem P;
-  P.g = g;
-  P.k = k;
-  P.C = C;
-  P.nt = resolve_threads(opt.n_threads);
-  P.diag.assign(static_cast<std::size_t>(n), 0.0);
-  for (std::int64_t i = 0; i < n; ++i) {
-    double s = opt.lambda * lab[i];
-    for (std::int64_t e = g.ptr[i]; e < g.ptr[i + 1]; ++e) s += g.w[e];
-    P.diag[i] = s;
-  }
+  const detail::GraphProblem P = detail::make_graph_problem(g, C, lab, k, opt);
   std::vector<detail::ForestBlock> fb;
   if (precond == 2) {
-    std::int64_t nb = 0;
-    for (std::int64_t v : block_of) nb = std::max(nb, v + 1);
-    std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nb));
-    for (std::int64_t i = 0; i < n; ++i) members[block_of[i]].push_back(i);
+    const std::vector<std::vector<std::int64_t>> members = detail::block_members(block_of);
+    const std::int64_t nb = static_cast<std::int64_t>(members.size());
     std::vector<char> seen(static_cast<std::size_t>(n), 0);
     for (std::int64_t b = 0; b < nb; ++b)
       fb.push_back(detail::make_forest_block(g, members[b], block_of, b, seen, P.diag.data(),
@@ -759,13 +770,7 @@ BcdGlmResult label_propagation_cg_impl(
         for (std::int64_t c = 0; c < k; ++c) acc[c] += a[i * k + c] * b[i * k + c];
     });
   };
-  double cconst = 0.0;
-  for (std::int64_t i = 0; i < n; ++i)
-    if (lab[i] > 0)
-      for (std::int64_t c = 0; c < k; ++c) {
-        const double y = C[i * k + c] / (opt.lambda * lab[i]);
-        cconst += opt.lambda * lab[i] * y * y;
-      }
+  const double cconst = detail::label_constant(C, lab, n, k, opt.lambda);
   BcdGlmResult res;
   // sums = {<R, R>, <X, R>, <C, X>} with R = C - M X:  F - const = -<X, R> - <C, X>
   auto record = [&](std::int64_t iter, const std::vector<double>& sums) {
@@ -862,10 +867,8 @@ BcdGlmResult with_forest_order(const GraphCsr& g, const double* C, const double*
                                std::int64_t k, double* X, const std::vector<std::int64_t>& block_of,
                                std::int64_t max_piece, F&& f) {
   const std::int64_t n = g.n;
-  std::int64_t nb = 0;
-  for (std::int64_t v : block_of) nb = std::max(nb, v + 1);
-  std::vector<std::vector<std::int64_t>> members(static_cast<std::size_t>(nb));
-  for (std::int64_t i = 0; i < n; ++i) members[block_of[i]].push_back(i);
+  const std::vector<std::vector<std::int64_t>> members = detail::block_members(block_of);
+  const std::int64_t nb = static_cast<std::int64_t>(members.size());
   std::vector<std::int64_t> perm, inv(static_cast<std::size_t>(n)), trees;
   perm.reserve(static_cast<std::size_t>(n));
   std::vector<char> seen(static_cast<std::size_t>(n), 0);
