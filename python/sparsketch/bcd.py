@@ -481,6 +481,19 @@ def _class_labels(y, n):
     return classes, np.ascontiguousarray(labels.ravel(), dtype=np.int32)
 
 
+def _start_matrix(x0, shape):
+    """A float64 start of the given shape: zeros, or a validated copy of x0."""
+    out = np.zeros(shape)
+    if x0 is not None:
+        x0 = np.asarray(x0, dtype=np.float64)
+        if x0.shape != shape:
+            raise ValueError(f"x0: expected shape {shape}, got {x0.shape}")
+        if not np.all(np.isfinite(x0)):
+            raise ValueError("x0: contains NaN or Inf")
+        out[:] = x0
+    return out
+
+
 def softmax(A, y, *, C=1.0, penalty="l2", l1_ratio=0.5, fit_intercept=True,
             blocks="contiguous", block_size=1, rule="gsl", update="newton", model="auto",
             tol=1e-6, max_iter=None, max_outer=500, seed=None, callback=None, verbose=False,
@@ -564,14 +577,7 @@ def softmax(A, y, *, C=1.0, penalty="l2", l1_ratio=0.5, fit_intercept=True,
     if variable and rule not in _GREEDY:
         raise ValueError(f"rule: blocks='variable' needs a greedy rule (gs, gsl, gsd, gsq), "
                          f"got {rule!r}")
-    W = np.zeros((p, k))
-    if x0 is not None:
-        x0 = np.asarray(x0, dtype=np.float64)
-        if x0.shape != (p, k):
-            raise ValueError(f"x0: expected shape ({p}, {k}), got {x0.shape}")
-        if not np.all(np.isfinite(x0)):
-            raise ValueError("x0: contains NaN or Inf")
-        W[:] = x0
+    W = _start_matrix(x0, (p, k))
     b = np.zeros(k)
     if intercept0 is not None:
         b[:] = as_float_vector(intercept0, k, "intercept0", dtype=np.float64)
@@ -796,14 +802,7 @@ def label_propagation(W, y, *, lam=1.0, blocks="forest", block_size=1, rule="cyc
     Cm = np.zeros((n, k))
     lab = labelled.astype(np.float64)
     Cm[np.flatnonzero(labelled), lab_idx] = lam
-    X = np.zeros((n, k))
-    if x0 is not None:
-        x0 = np.asarray(x0, dtype=np.float64)
-        if x0.shape != (n, k):
-            raise ValueError(f"x0: expected shape ({n}, {k}), got {x0.shape}")
-        if not np.all(np.isfinite(x0)):
-            raise ValueError("x0: contains NaN or Inf")
-        X[:] = x0
+    X = _start_matrix(x0, (n, k))
     opts = dict(rule=RULES.index(rule), update=UPDATES.index(update), **{"lambda": lam},
                 tol=tol, max_iter=max_iter, seed=seed_used,
                 n_threads=resolve_n_threads(n_threads))
