@@ -31,6 +31,17 @@ BcdQuadraticOptions parse_inner(const py::dict& d) {
   return o;
 }
 
+/// The optional per-coordinate block ids (None: no fixed partition); `keep` holds the array
+/// alive while the returned pointer is used.
+const std::int64_t* block_ids(const py::object& block_of, std::int64_t p, py::array& keep) {
+  if (block_of.is_none()) return nullptr;
+  keep = block_of.cast<py::array>();
+  bind::require_dtype<std::int64_t>(keep, "block_of");
+  if (keep.ndim() != 1 || keep.shape(0) != p || !(keep.flags() & py::array::c_style))
+    throw type_error("block_of: expected a contiguous int64 vector of length p");
+  return static_cast<const std::int64_t*>(keep.data());
+}
+
 BcdGlmOptions parse_options(const py::dict& d) {
   BcdGlmOptions o;
   o.loss = static_cast<BcdLoss>(d["loss"].cast<int>());
@@ -125,13 +136,7 @@ py::dict solve(const Design& a, py::array y, py::array x, py::array x0, const py
     throw type_error("x0: expected a float64 array of length 1");
   BcdGlmOptions o = parse_options(opts);
   py::array blk;
-  if (!block_of.is_none()) {
-    blk = block_of.cast<py::array>();
-    bind::require_dtype<std::int64_t>(blk, "block_of");
-    if (blk.ndim() != 1 || blk.shape(0) != a.p || !(blk.flags() & py::array::c_style))
-      throw type_error("block_of: expected a contiguous int64 vector of length p");
-    o.block_of = static_cast<const std::int64_t*>(blk.data());
-  }
+  o.block_of = block_ids(block_of, a.p, blk);
   std::vector<double> trace_sink;
   if (record_trace) o.inner.trace = &trace_sink;  // marks "record"; bcd_glm fills res.trace
   const auto progress = make_progress(callback);
@@ -184,13 +189,7 @@ py::dict solve_softmax(const Design& a, py::array labels, std::int64_t k, py::ar
     throw type_error("b: expected a contiguous float64 vector of length k");
   BcdSoftmaxOptions o = parse_softmax_options(opts);
   py::array blk;
-  if (!block_of.is_none()) {
-    blk = block_of.cast<py::array>();
-    bind::require_dtype<std::int64_t>(blk, "block_of");
-    if (blk.ndim() != 1 || blk.shape(0) != a.p || !(blk.flags() & py::array::c_style))
-      throw type_error("block_of: expected a contiguous int64 vector of length p");
-    o.block_of = static_cast<const std::int64_t*>(blk.data());
-  }
+  o.block_of = block_ids(block_of, a.p, blk);
   const auto progress = make_progress(callback);
   const auto* lp = static_cast<const std::int32_t*>(labels.data());
   double* wp = bind::mutable_data<double>(W, "W");

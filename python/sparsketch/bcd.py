@@ -413,6 +413,16 @@ def _binary_labels(y, n):
     return classes, np.where(y == classes[1], 1.0, -1.0)
 
 
+def _penalty_mix(C, penalty, l1_ratio):
+    """Validated C and the L1 share rho of the penalty (l2: 0, l1: 1, elasticnet: l1_ratio)."""
+    C = check_float(C, "C", minimum=0.0, strict=True)
+    _check_choice(penalty, "penalty", ("l2", "l1", "elasticnet"))
+    l1_ratio = check_float(l1_ratio, "l1_ratio", minimum=0.0)
+    if l1_ratio > 1:
+        raise ValueError(f"l1_ratio: must be in [0, 1], got {l1_ratio}")
+    return C, {"l2": 0.0, "l1": 1.0}.get(penalty, l1_ratio)
+
+
 def logistic(A, y, *, C=1.0, penalty="l2", l1_ratio=0.5, fit_intercept=True,
              blocks="contiguous", block_size=1, rule="gsl", update="newton", working_set="auto",
              tol=1e-6, max_iter=None, max_outer=500, record_trace=False, seed=None,
@@ -453,12 +463,7 @@ def logistic(A, y, *, C=1.0, penalty="l2", l1_ratio=0.5, fit_intercept=True,
     """
     A = _prepare_design(A)
     classes, ypm = _binary_labels(y, A.shape[0])
-    C = check_float(C, "C", minimum=0.0, strict=True)
-    _check_choice(penalty, "penalty", ("l2", "l1", "elasticnet"))
-    l1_ratio = check_float(l1_ratio, "l1_ratio", minimum=0.0)
-    if l1_ratio > 1:
-        raise ValueError(f"l1_ratio: must be in [0, 1], got {l1_ratio}")
-    rho = {"l2": 0.0, "l1": 1.0}.get(penalty, l1_ratio)
+    C, rho = _penalty_mix(C, penalty, l1_ratio)
     return _solve(A, ypm, loss=1, lambda1=rho / C, lambda2=(1 - rho) / C,
                   fit_intercept=check_bool(fit_intercept, "fit_intercept"), blocks=blocks,
                   block_size=block_size, rule=rule, update=update, working_set=working_set,
@@ -550,12 +555,7 @@ def softmax(A, y, *, C=1.0, penalty="l2", l1_ratio=0.5, fit_intercept=True,
     n, p = A.shape
     classes, labels = _class_labels(y, n)
     k = classes.shape[0]
-    C = check_float(C, "C", minimum=0.0, strict=True)
-    _check_choice(penalty, "penalty", ("l2", "l1", "elasticnet"))
-    l1_ratio = check_float(l1_ratio, "l1_ratio", minimum=0.0)
-    if l1_ratio > 1:
-        raise ValueError(f"l1_ratio: must be in [0, 1], got {l1_ratio}")
-    rho = {"l2": 0.0, "l1": 1.0}.get(penalty, l1_ratio)
+    C, rho = _penalty_mix(C, penalty, l1_ratio)
     fit_intercept = check_bool(fit_intercept, "fit_intercept")
     _check_choice(rule, "rule", RULES)
     _check_choice(update, "update", UPDATES)
