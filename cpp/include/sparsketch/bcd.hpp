@@ -995,11 +995,9 @@ BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
       gw[s] = G[Wl[s]];
       w[s] = wcoord(Wl[s]);
     }
-    // inner tolerance: a fraction of the violation now (the outer loop certifies)
     double kkt_w = 0.0;
     for (std::int64_t s = 0; s < m; ++s)
       kkt_w = std::max(kkt_w, detail::kkt_violation(xw[s], gw[s], w[s]));
-    const double inner_tol = 0.05 * kkt_max;
     std::vector<double> xnew(xw);
     bool inner_converged = false;
     // Gram form for small working sets (m <= 256), and on sparse data for working sets up to
@@ -1013,6 +1011,11 @@ BcdGlmResult bcd_glm(const Design& A, const double* y, double* x, double* x0,
     const bool use_gram =
         m <= std::min<std::int64_t>(opt.ws_max, 256) ||
         (!dense_design && m <= opt.ws_max && m <= 8 * (w_nnz / std::max<std::int64_t>(mp, 1)));
+    // inner tolerance: a fraction of the violation now (the outer loop certifies). In the Gram
+    // form an inner sweep costs O(m^2), far below the outer pass over A that each extra outer
+    // iteration costs, so the model is solved more tightly there (dense 20000 x 5000 path:
+    // 20 -> 14 outer passes over the small-support points).
+    const double inner_tol = (use_gram ? 0.001 : 0.05) * kkt_max;
     if (use_gram) {  // Gram matrix of the working set, greedy BCD
       // --- quadratic model on W ---
       const std::int64_t ldq = m;
