@@ -64,6 +64,19 @@ struct BcdSoftmaxOptions {
 
 namespace detail {
 
+/// Feature j's k x k Hessian block diag(s_c) - [s_cd] from its statistics tj = (s_1..s_k,
+/// then s_cd for c <= d row by row), s_c = sum_i a_ij^2 p_ic, s_cd = sum_i a_ij^2 p_ic p_id.
+inline void hessian_from_stats(const double* tj, std::int64_t k, Eigen::MatrixXd& Hj) {
+  Hj.setZero();
+  std::int64_t t = k;
+  for (std::int64_t c = 0; c < k; ++c) Hj(c, c) = tj[c];
+  for (std::int64_t c = 0; c < k; ++c)
+    for (std::int64_t d = c; d < k; ++d, ++t) {
+      Hj(c, d) -= tj[t];
+      if (d != c) Hj(d, c) -= tj[t];
+    }
+}
+
 using RowMatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 /// Row-compressed copy of a CSC design (for row-wise products).
@@ -486,14 +499,7 @@ BcdGlmResult bcd_softmax(const Design& A, const std::int32_t* labels, std::int64
         for (std::int64_t j = 0; j < p; ++j) {
           Hj.setZero();
           if (use_stats) {
-            const double* tj = T.data() + j * nq;
-            std::int64_t t = k;
-            for (std::int64_t c = 0; c < k; ++c) Hj(c, c) = tj[c];
-            for (std::int64_t c = 0; c < k; ++c)
-              for (std::int64_t d = c; d < k; ++d, ++t) {
-                Hj(c, d) -= tj[t];
-                if (d != c) Hj(d, c) -= tj[t];
-              }
+            detail::hessian_from_stats(T.data() + j * nq, k, Hj);
           } else {
             detail::col_range(A, j, 0, detail::col_len(A, j), [&](std::int64_t i, double v) {
               const double* pi = P.data() + i * k;
@@ -632,15 +638,7 @@ BcdGlmResult bcd_softmax(const Design& A, const std::int32_t* labels, std::int64
               viol = std::max(viol, detail::kkt_violation(xj[c], gj[c], l1));
             }
             if (use_stats) {
-              const double* tj = T.data() + j * nq;
-              std::int64_t t = k;
-              Hj.setZero();
-              for (std::int64_t c = 0; c < k; ++c) Hj(c, c) = tj[c];
-              for (std::int64_t c = 0; c < k; ++c)
-                for (std::int64_t d = c; d < k; ++d, ++t) {
-                  Hj(c, d) -= tj[t];
-                  if (d != c) Hj(d, c) -= tj[t];
-                }
+              detail::hessian_from_stats(T.data() + j * nq, k, Hj);
             } else {
               Hj.setZero();
               for (std::int64_t ch = 0; ch < nch; ++ch)
