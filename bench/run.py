@@ -21,7 +21,8 @@ sys.path.insert(0, str(HERE))
 
 from common import machine_info, median_time  # noqa: E402
 
-KERNELS = ["fwht", "lstsq", "sampling", "sparse_wht", "spgemm", "completion", "bcd", "bcd_rules"]
+KERNELS = ["fwht", "lstsq", "sampling", "sparse_wht", "spgemm", "completion", "bcd", "bcd_rules",
+           "scaleout"]
 
 
 def write_results_md():

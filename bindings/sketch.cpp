@@ -16,7 +16,10 @@ namespace bind = sparsketch::bind;
 
 namespace {
 
-SketchSpec make_spec(int kind, std::int64_t m, std::int64_t n, std::uint64_t seed, int zeta) {
+// col0, n_total: the row block's first row and the whole operator's columns (0: the whole
+// operator is applied); see SketchSpec.
+SketchSpec make_spec(int kind, std::int64_t m, std::int64_t n, std::uint64_t seed, int zeta,
+                     std::int64_t col0, std::int64_t n_total) {
   if (kind < 0 || kind > 3) throw value_error("kind: unknown sketch kind");
   SketchSpec s;
   s.kind = static_cast<SketchKind>(kind);
@@ -24,6 +27,8 @@ SketchSpec make_spec(int kind, std::int64_t m, std::int64_t n, std::uint64_t see
   s.n = n;
   s.seed = seed;
   s.zeta = zeta;
+  s.col0 = col0;
+  s.n_total = n_total;
   return s;
 }
 
@@ -35,12 +40,12 @@ DenseView<T> out_view(py::array& C) {
 }
 
 void sketch_dense_py(int kind, std::int64_t m, std::uint64_t seed, int zeta, py::array A,
-                     py::array C, int n_threads) {
+                     py::array C, int n_threads, std::int64_t col0, std::int64_t n_total) {
   if (A.ndim() != 2) throw type_error("A: expected a 2-D array");
   bind::dispatch_float(A, "A", [&](auto tag) {
     using T = typename decltype(tag)::type;
     bind::require_dtype<T>(C, "out");
-    const SketchSpec s = make_spec(kind, m, A.shape(0), seed, zeta);
+    const SketchSpec s = make_spec(kind, m, A.shape(0), seed, zeta, col0, n_total);
     const ConstDenseView<T> a{static_cast<const T*>(A.data()), A.shape(0), A.shape(1),
                               bind::elem_stride(A, 0, "A"), bind::elem_stride(A, 1, "A")};
     const DenseView<T> c = out_view<T>(C);
@@ -51,7 +56,8 @@ void sketch_dense_py(int kind, std::int64_t m, std::uint64_t seed, int zeta, py:
 
 // Several dense (A_i, out_i) pairs with one operator: the hash tables are built once.
 void sketch_dense_multi_py(int kind, std::int64_t m, std::uint64_t seed, int zeta,
-                           std::vector<py::array> As, std::vector<py::array> Cs, int n_threads) {
+                           std::vector<py::array> As, std::vector<py::array> Cs, int n_threads,
+                           std::int64_t col0, std::int64_t n_total) {
   if (As.empty() || As.size() != Cs.size()) throw value_error("A: expected matching lists");
   bind::dispatch_float(As[0], "A", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -67,7 +73,7 @@ void sketch_dense_multi_py(int kind, std::int64_t m, std::uint64_t seed, int zet
                                      bind::elem_stride(As[i], 1, "A")});
       cv.push_back(out_view<T>(Cs[i]));
     }
-    const SketchSpec s = make_spec(kind, m, As[0].shape(0), seed, zeta);
+    const SketchSpec s = make_spec(kind, m, As[0].shape(0), seed, zeta, col0, n_total);
     py::gil_scoped_release release;
     sketch_dense_multi(s, av, cv, n_threads);
   });
@@ -76,7 +82,8 @@ void sketch_dense_multi_py(int kind, std::int64_t m, std::uint64_t seed, int zet
 // CSR (csr=true) or CSC (csr=false) arrays of an n_rows x n_cols matrix A.
 void sketch_sparse_py(int kind, std::int64_t m, std::uint64_t seed, int zeta, bool csr,
                       py::array indptr, py::array indices, py::array values, std::int64_t n_rows,
-                      std::int64_t n_cols, py::array C, int n_threads) {
+                      std::int64_t n_cols, py::array C, int n_threads, std::int64_t col0,
+                      std::int64_t n_total) {
   bind::dispatch_float_index(values, indices, "A.data", "A.indices", [&](auto st, auto it) {
     using T = typename decltype(st)::type;
     using I = typename decltype(it)::type;
@@ -95,7 +102,7 @@ void sketch_sparse_py(int kind, std::int64_t m, std::uint64_t seed, int zeta, bo
     const CsrView<T, I> v{static_cast<const I*>(indptr.data()),
                           static_cast<const I*>(indices.data()),
                           static_cast<const T*>(values.data()), major, minor};
-    const SketchSpec s = make_spec(kind, m, n_rows, seed, zeta);
+    const SketchSpec s = make_spec(kind, m, n_rows, seed, zeta, col0, n_total);
     const DenseView<T> c = out_view<T>(C);
     py::gil_scoped_release release;
     validate_csr(v, static_cast<std::int64_t>(indices.shape(0)), false, "A");
@@ -110,13 +117,15 @@ void sketch_sparse_py(int kind, std::int64_t m, std::uint64_t seed, int zeta, bo
 
 void bind_sketch(py::module_& m) {
   m.def("sketch_dense", &sketch_dense_py, py::arg("kind"), py::arg("m"), py::arg("seed"),
-        py::arg("zeta"), py::arg("A"), py::arg("out"), py::arg("n_threads"),
-        "out = S @ A for a dense 2-D A; see sparsketch.sketch.");
+        py::arg("zeta"), py::arg("A"), py::arg("out"), py::arg("n_threads"), py::arg("col0") = 0,
+        py::arg("n_total") = 0, "out = S @ A for a dense 2-D A; see sparsketch.sketch.");
   m.def("sketch_dense_multi", &sketch_dense_multi_py, py::arg("kind"), py::arg("m"),
         py::arg("seed"), py::arg("zeta"), py::arg("As"), py::arg("outs"), py::arg("n_threads"),
+        py::arg("col0") = 0, py::arg("n_total") = 0,
         "outs[i] = S @ As[i] for dense 2-D arrays with one operator S.");
   m.def("sketch_sparse", &sketch_sparse_py, py::arg("kind"), py::arg("m"), py::arg("seed"),
         py::arg("zeta"), py::arg("csr"), py::arg("indptr"), py::arg("indices"), py::arg("data"),
         py::arg("n_rows"), py::arg("n_cols"), py::arg("out"), py::arg("n_threads"),
+        py::arg("col0") = 0, py::arg("n_total") = 0,
         "out = S @ A for A in CSR or CSC form; see sparsketch.sketch.");
 }

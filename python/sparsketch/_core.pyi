@@ -22,12 +22,13 @@ def _random_normal(seed: int, tag: int, start: int, count: int, n_threads: int) 
 def _random_rademacher(seed: int, tag: int, start: int, count: int, n_threads: int) -> npt.NDArray[np.int8]: ...
 def sketch_dense(
     kind: int, m: int, seed: int, zeta: int, A: npt.NDArray[np.floating[Any]],
-    out: npt.NDArray[np.floating[Any]], n_threads: int,
+    out: npt.NDArray[np.floating[Any]], n_threads: int, col0: int = 0, n_total: int = 0,
 ) -> None: ...
 def sketch_sparse(
     kind: int, m: int, seed: int, zeta: int, csr: bool, indptr: npt.NDArray[np.integer[Any]],
     indices: npt.NDArray[np.integer[Any]], data: npt.NDArray[np.floating[Any]], n_rows: int,
-    n_cols: int, out: npt.NDArray[np.floating[Any]], n_threads: int,
+    n_cols: int, out: npt.NDArray[np.floating[Any]], n_threads: int, col0: int = 0,
+    n_total: int = 0,
 ) -> None: ...
 def gram_apply_dense(
     A: npt.NDArray[np.floating[Any]], W: npt.NDArray[np.floating[Any]],

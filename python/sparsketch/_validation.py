@@ -105,11 +105,12 @@ def resolve_n_threads(n_threads) -> int:
     return check_int(n_threads, "n_threads", minimum=1)
 
 
-def prepare_matrix(A, name: str = "A", sparse_format: str = "csr"):
+def prepare_matrix(A, name: str = "A", sparse_format: str = "csr", check_finite: bool = True):
     """A 2-D float matrix ready for the C++ passes: a float32/float64 ndarray (finite, no
     negative strides) or a canonical scipy ``csr_array`` (``csc_array`` with
     ``sparse_format="csc"``; sorted, duplicate-free, finite data, indices and indptr of one
-    dtype, int32 or int64, structure validated in one O(nnz) pass).
+    dtype, int32 or int64, structure validated in one O(nnz) pass). ``check_finite=False``
+    skips the NaN/Inf check (data already checked in an earlier pass).
     """
     from . import _core
     if is_sparse(A):
@@ -130,13 +131,13 @@ def prepare_matrix(A, name: str = "A", sparse_format: str = "csr"):
         if not A.has_canonical_format:  # sorted, duplicate-free: results independent of format
             A = A.copy()
             A.sum_duplicates()
-        if not all_finite(A.data):
+        if check_finite and not all_finite(A.data):
             raise ValueError(f"{name}: contains NaN or Inf")
         return A
     A = as_float_array(A, name)
     if A.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array, got {A.ndim}-D")
-    if not all_finite(A):
+    if check_finite and not all_finite(A):
         raise ValueError(f"{name}: contains NaN or Inf")
     if any(s < 0 for s in A.strides):
         A = np.ascontiguousarray(A)

@@ -105,6 +105,19 @@ class _Design:
     def dense(self) -> np.ndarray:
         return self.A.toarray() if self.sparse else np.asarray(self.A)
 
+    def take(self, idx):
+        """Rows idx of A (a dense copy, or CSR)."""
+        return self.A[idx].tocsr() if self.sparse else self.A[idx]
+
+    def with_column(self, b) -> "_Design":
+        """The design of [A, b] (a copy of A with b appended as a last column)."""
+        if self.sparse:
+            import scipy.sparse as sp
+            Ab = sp.csr_array(sp.hstack([self.A, sp.csr_array(b[:, None])], format="csr"))
+        else:
+            Ab = np.hstack([self.A, b[:, None]])
+        return _Design(Ab, self.nt)
+
 
 def _rank_tol(sv, shape, dtype) -> float:
     """numpy.linalg.matrix_rank's default threshold, with the eps of the data's dtype."""
@@ -320,16 +333,20 @@ def leverage_scores(A, *, method="auto", ridge=0.0, sketch="sparse_sign", sketch
     >>> bool(np.all((approx / tau > 0.66) & (approx / tau < 1.5)))
     True
     """
-    nt = resolve_n_threads(n_threads)
-    D = _Design(prepare_matrix(A), nt)
+    D = _Design(prepare_matrix(A), resolve_n_threads(n_threads))
+    return _leverage(D, method=method, ridge=ridge, sketch=sketch, sketch_size=sketch_size,
+                     jl_dim=jl_dim, seed=seed)
+
+
+def _leverage(D, *, method, ridge, sketch, sketch_size, jl_dim, seed) -> np.ndarray:
+    """leverage_scores on a validated design (in memory: _Design; Dask: sparsketch.dask)."""
     method = _resolve_method(method, D)
     ridge = check_float(ridge, "ridge", minimum=0.0)
     sketch_size = _check_sketch(sketch, sketch_size, D)
     if jl_dim is not None:
         jl_dim = check_int(jl_dim, "jl_dim", minimum=1)
-    seed = normalize_seed(seed)
     scores, _, _ = _scores(D, ridge=ridge, method=method, kind=sketch, sketch_size=sketch_size,
-                           jl_dim=jl_dim, seed=seed)
+                           jl_dim=jl_dim, seed=normalize_seed(seed))
     return scores
 
 

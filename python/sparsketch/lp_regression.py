@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._random import derive_seed, normalize_seed
-from ._validation import check_bool, check_float, check_int, is_sparse, resolve_n_threads
+from ._validation import check_bool, check_float, check_int, resolve_n_threads
 from .exceptions import ConvergenceWarning
 from .leverage import _check_p, _Design
 from .sampling import _draw, _row_scores
@@ -217,13 +217,7 @@ def lp_regression(A, b, p=1, *, method="auto", sample_size=None, tol=None, polis
     """
     t_start = time.perf_counter()
     from .lstsq import _prepare, lstsq
-    p = _check_p(p)
-    if method not in LP_METHODS:
-        raise ValueError(f"method: expected one of {LP_METHODS}, got {method!r}")
-    tol_given = tol is not None
-    tol = 1e-6 if tol is None else check_float(tol, "tol", minimum=0.0, strict=True)
-    polish = check_bool(polish, "polish")
-    maxiter = check_int(maxiter, "maxiter", minimum=1)
+    opts = _lp_options(p, method, sample_size, tol, polish, maxiter)
     nt = resolve_n_threads(n_threads)
     A, b = _prepare(A, b)
     if b.ndim != 1:
@@ -232,20 +226,41 @@ def lp_regression(A, b, p=1, *, method="auto", sample_size=None, tol=None, polis
     if n == 0 or d == 0:
         raise ValueError(f"A: empty matrix of shape {A.shape}")
     seed = normalize_seed(seed)
+    if opts["p"] == 2.0:
+        return _from_lstsq(lstsq(A, b, seed=seed, n_threads=n_threads), n, seed, t_start)
+    return _lp_solve(_Design(A, nt), b, seed=seed, t_start=t_start, **opts)
+
+
+def _lp_options(p, method, sample_size, tol, polish, maxiter) -> dict:
+    """lp_regression's options, checked and with their defaults resolved."""
+    p = _check_p(p)
+    if method not in LP_METHODS:
+        raise ValueError(f"method: expected one of {LP_METHODS}, got {method!r}")
     if sample_size is not None:
         sample_size = check_int(sample_size, "sample_size", minimum=1)
+    return dict(p=p, method=method, sample_size=sample_size, tol_given=tol is not None,
+                tol=1e-6 if tol is None else check_float(tol, "tol", minimum=0.0, strict=True),
+                polish=check_bool(polish, "polish"),
+                maxiter=check_int(maxiter, "maxiter", minimum=1))
+
+
+def _from_lstsq(res, n, seed, t_start) -> LpRegressionResult:
+    """The p = 2 answer, from a least-squares result."""
+    rn = float(res.residual_norm)
+    return LpRegressionResult(x=res.x, objective=rn**2, residual_norm=rn, coreset_size=n, p=2.0,
+                              method="lstsq", iterations=res.iterations, converged=res.converged,
+                              seed=seed, times={"total": time.perf_counter() - t_start})
+
+
+def _lp_solve(D, b, *, p, method, sample_size, tol, tol_given, polish, maxiter, seed,
+              t_start) -> LpRegressionResult:
+    """lp_regression (p != 2) on a validated design D (in memory: _Design; Dask:
+    sparsketch.dask) and right-hand side b (an in-memory float vector)."""
+    n, d, nt = D.n, D.d, D.nt
     times = {}
-    if p == 2.0:
-        res = lstsq(A, b, seed=seed, n_threads=n_threads)
-        rn = float(res.residual_norm)
-        times["total"] = time.perf_counter() - t_start
-        return LpRegressionResult(x=res.x, objective=rn**2, residual_norm=rn, coreset_size=n,
-                                  p=p, method="lstsq", iterations=res.iterations,
-                                  converged=res.converged, seed=seed, times=times)
     m = _default_sample_size(n, d, p) if sample_size is None else min(sample_size, n)
     if method == "auto":  # measured: equal coreset quality, root leverage ~1.7x faster (p < 2)
         method = "full" if 2 * m >= n else ("root_leverage" if p < 2 else "lewis")
-    D = _Design(A, nt)
     iterations = 0
     if method == "full":
         t0 = time.perf_counter()
@@ -260,14 +275,7 @@ def lp_regression(A, b, p=1, *, method="auto", sample_size=None, tol=None, polis
         # For p > 2 the objective is dominated by the largest residuals, which depend on b:
         # there the scores are those of [A, b] (an embedding of range([A, b]) preserves
         # ||A x - b||_p for every x; Cohen and Peng 2015), at the cost of one copy of A.
-        DS = D
-        if p > 2:
-            if is_sparse(A):
-                import scipy.sparse as sp
-                Ab = sp.csr_array(sp.hstack([A, sp.csr_array(b[:, None])], format="csr"))
-            else:
-                Ab = np.hstack([A, b[:, None]])
-            DS = _Design(Ab, nt)
+        DS = D.with_column(b) if p > 2 else D
         q = _row_scores(DS, method, p, derive_seed(seed, 0), "auto")
         del DS
         times["scores"] = time.perf_counter() - t0
@@ -276,8 +284,7 @@ def lp_regression(A, b, p=1, *, method="auto", sample_size=None, tol=None, polis
         coreset = int(idx.shape[0])
         if coreset == 0:
             raise ValueError("A: all sampling scores are zero (A and b numerically zero)")
-        Ac = A[idx]
-        Dc = _Design(Ac if not is_sparse(Ac) else Ac.tocsr(), nt)
+        Dc = _Design(D.take(idx), nt)
         times["coreset"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         # The coreset's own error (~ d / m relative) dwarfs 1e-6: without polish, solve it to
@@ -296,7 +303,7 @@ def lp_regression(A, b, p=1, *, method="auto", sample_size=None, tol=None, polis
             f"lp_regression: IRLS did not reach tol={tol:.3g} in {maxiter} iterations"),
             stacklevel=2)
     times["total"] = time.perf_counter() - t_start
-    return LpRegressionResult(x=x.astype(A.dtype if not is_sparse(A) else A.data.dtype),
+    return LpRegressionResult(x=x.astype(D.dtype),
                               objective=f, residual_norm=f ** (1.0 / p), coreset_size=coreset,
                               p=p, method=method, iterations=iterations,
                               polished=polish and method != "full", converged=conv, seed=seed,

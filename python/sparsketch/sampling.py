@@ -67,23 +67,32 @@ class RowSample:
             raise ValueError(f"A: expected {self.n_rows} rows (the sample was drawn from a "
                              f"matrix with {self.n_rows} rows), got {A.shape[0]}")
         scale = self.weights ** (1.0 / self.p)
+        A = self._rows(A)
         if is_sparse(A):
             import scipy.sparse as sp
-            SA = sp.csr_array(A)[self.indices]
-            dt = SA.dtype if SA.dtype.kind == "f" else np.float64
-            SA = sp.csr_array(sp.diags_array(scale.astype(dt)) @ SA.astype(dt))
+            dt = A.dtype if A.dtype.kind == "f" else np.float64
+            SA = sp.csr_array(sp.diags_array(scale.astype(dt)) @ sp.csr_array(A).astype(dt))
         else:
             A = as_float_array(A, "A")
-            SA = A[self.indices] * scale.astype(A.dtype)[:, None] if A.ndim == 2 else \
-                A[self.indices] * scale.astype(A.dtype)
+            SA = A * scale.astype(A.dtype)[:, None] if A.ndim == 2 else A * scale.astype(A.dtype)
         if b is None:
             return SA
-        b = as_float_array(b, "b")
         if b.shape[0] != self.n_rows:
             raise ValueError(f"b: expected {self.n_rows} rows, got {b.shape[0]}")
+        b = as_float_array(self._rows(b), "b")
         sb = scale.astype(b.dtype)
-        Sb = b[self.indices] * (sb if b.ndim == 1 else sb[:, None])
+        Sb = b * (sb if b.ndim == 1 else sb[:, None])
         return SA, Sb
+
+    def _rows(self, X):
+        """Rows ``indices`` of X (a Dask array: gathered on the client)."""
+        from .dask import is_dask_array, take_rows
+        if is_dask_array(X):
+            return take_rows(X, self.indices)
+        if is_sparse(X):
+            import scipy.sparse as sp
+            return sp.csr_array(X)[self.indices]
+        return np.asarray(X)[self.indices]
 
 
 def _poisson_probabilities(q: np.ndarray, m: int) -> np.ndarray:
@@ -244,8 +253,13 @@ def sample_rows(A, m, *, scores="leverage", p=2, replace=False, method="auto", s
     >>> bool(1.0 <= r < 1.01)
     True
     """
-    nt = resolve_n_threads(n_threads)
-    D = _Design(prepare_matrix(A), nt)
+    D = _Design(prepare_matrix(A), resolve_n_threads(n_threads))
+    return _sample(D, m, scores=scores, p=p, replace=replace, method=method, seed=seed)
+
+
+def _sample(D, m, *, scores, p, replace, method, seed) -> RowSample:
+    """sample_rows on a validated design (in memory: _Design; Dask: sparsketch.dask)."""
+    nt = D.nt
     m = check_int(m, "m", minimum=1)
     p = _check_p(p)
     replace = check_bool(replace, "replace")

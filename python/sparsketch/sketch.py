@@ -110,21 +110,41 @@ class SketchOperator:
         integer input) and shape ``(m,)`` or ``(m, d)``."""
         return self._apply(A, resolve_n_threads(n_threads))
 
-    def _apply(self, A, nt: int, validated: bool = False) -> np.ndarray:
+    def apply_rows(self, A, start: int, *, n_threads=None) -> np.ndarray:
+        """``S[:, start : start + k] @ A`` for a block ``A`` of k consecutive rows (rows
+        ``start .. start + k - 1`` of the matrix S applies to): the block's contribution to
+        ``S @ A``, for data that arrive in pieces (out of core, Dask). Summed over the blocks
+        of any partition of the rows it gives ``S @ A`` up to rounding (the sum is then split
+        at the block boundaries); each block's product depends only on (seed, its rows).
+        For ``"srht"``, ``start`` must be a multiple of k padded to a power of two.
+
+        >>> import numpy as np, sparsketch
+        >>> A = np.random.default_rng(0).standard_normal((1000, 3))
+        >>> S = sparsketch.SketchOperator("gaussian", 40, 1000, seed=0)
+        >>> parts = S.apply_rows(A[:600], 0) + S.apply_rows(A[600:], 600)
+        >>> bool(np.allclose(parts, S @ A))
+        True
+        """
+        start = check_int(start, "start", minimum=0)
+        return self._apply(A, resolve_n_threads(n_threads), start=start)
+
+    def _apply(self, A, nt: int, validated: bool = False, start=None) -> np.ndarray:
         """apply() with the thread count already resolved (0: OpenMP's default). ``validated``:
-        the caller has already checked A for NaN/Inf (prepare_matrix), so skip that pass."""
+        the caller has already checked A for NaN/Inf (prepare_matrix), so skip that pass.
+        ``start``: A is the row block start.. (see apply_rows); None: A has all n rows."""
         if is_sparse(A):
-            return self._apply_sparse(A, nt, validated)
-        return self._apply_dense(as_float_array(A, "A"), nt, validated)
+            return self._apply_sparse(A, nt, validated, start)
+        return self._apply_dense(as_float_array(A, "A"), nt, validated, start)
 
     __matmul__ = apply
 
-    def _apply_dense(self, A: np.ndarray, nt: int, validated: bool = False) -> np.ndarray:
+    def _apply_dense(self, A: np.ndarray, nt: int, validated: bool = False,
+                     start=None) -> np.ndarray:
         if A.ndim not in (1, 2):
             raise ValueError(f"A: expected a 1-D or 2-D array, got {A.ndim}-D")
         vec = A.ndim == 1
         A2 = A[:, None] if vec else A
-        self._check_rows(A2.shape[0])
+        block = self._check_rows(A2.shape[0], start)
         if not validated:
             _check_finite(A2, "A")
         if any(s < 0 for s in A2.strides):
@@ -132,12 +152,15 @@ class SketchOperator:
         order = "F" if (A2.flags.f_contiguous and not A2.flags.c_contiguous) else "C"
         out = np.empty((self.m, A2.shape[1]), dtype=A2.dtype, order=order)
         if A2.shape[1]:
-            _core.sketch_dense(_KIND_ID[self.kind], self.m, self.seed, self.zeta, A2, out, nt)
+            _core.sketch_dense(_KIND_ID[self.kind], self.m, self.seed, self.zeta, A2, out, nt,
+                               *block)
         return out[:, 0] if vec else out
 
-    def _apply_dense_multi(self, arrays, nt: int) -> list:
-        """[S @ X for X in arrays] for validated 2-D float arrays of one dtype with n rows,
-        sharing the hash tables of a hash sketch (built once)."""
+    def _apply_dense_multi(self, arrays, nt: int, start=None) -> list:
+        """[S @ X for X in arrays] for validated 2-D float arrays of one dtype with n rows (a
+        row block at ``start``, see apply_rows), sharing the hash tables of a hash sketch
+        (built once)."""
+        block = self._check_rows(arrays[0].shape[0], start)
         outs, ins = [], []
         for X in arrays:
             if any(st < 0 for st in X.strides):
@@ -145,22 +168,30 @@ class SketchOperator:
             order = "F" if (X.flags.f_contiguous and not X.flags.c_contiguous) else "C"
             ins.append(X)
             outs.append(np.empty((self.m, X.shape[1]), dtype=X.dtype, order=order))
-        _core.sketch_dense_multi(_KIND_ID[self.kind], self.m, self.seed, self.zeta, ins, outs, nt)
+        _core.sketch_dense_multi(_KIND_ID[self.kind], self.m, self.seed, self.zeta, ins, outs, nt,
+                                 *block)
         return outs
 
-    def _check_rows(self, n_rows):
-        if n_rows != self.n:
-            raise ValueError(f"A: expected {self.n} rows (the operator is {self.m} x {self.n}), "
-                             f"got {n_rows}")
+    def _check_rows(self, n_rows, start=None) -> tuple:
+        """Checks A's row count; returns the kernels' (col0, n_total) arguments."""
+        if start is None:
+            if n_rows != self.n:
+                raise ValueError(f"A: expected {self.n} rows (the operator is {self.m} x "
+                                 f"{self.n}), got {n_rows}")
+            return (0, 0)
+        if n_rows < 1 or start + n_rows > self.n:
+            raise ValueError(f"A: a block of {n_rows} rows at start={start} does not lie within "
+                             f"the operator's {self.n} columns")
+        return (start, self.n)
 
-    def _apply_sparse(self, A, nt, validated: bool = False) -> np.ndarray:
+    def _apply_sparse(self, A, nt, validated: bool = False, start=None) -> np.ndarray:
         import scipy.sparse as sp
         if A.ndim != 2:
             raise ValueError("A: expected a 2-D sparse matrix")
-        self._check_rows(A.shape[0])
+        block = self._check_rows(A.shape[0], start)
         fmt = A.format
         if self.kind == "srht":  # the transform is dense anyway
-            return self._apply_dense(A.toarray(), nt, validated)
+            return self._apply_dense(A.toarray(), nt, validated, start)
         if fmt not in ("csr", "csc") or (fmt == "csc" and self.kind == "gaussian"):
             A = sp.csr_array(A) if fmt != "csr" else A
             fmt = "csr"
@@ -175,7 +206,8 @@ class SketchOperator:
         if A.shape[1]:
             _core.sketch_sparse(_KIND_ID[self.kind], self.m, self.seed, self.zeta, fmt == "csr",
                                 np.ascontiguousarray(indptr), np.ascontiguousarray(indices),
-                                np.ascontiguousarray(values), A.shape[0], A.shape[1], out, nt)
+                                np.ascontiguousarray(values), A.shape[0], A.shape[1], out, nt,
+                                *block)
         return out
 
     @property

@@ -3,7 +3,6 @@ signal of length 2^n from O(K log N) samples, for an in-memory array or a black-
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass
 

@@ -24,6 +24,14 @@
 /// (n < 32768: every output entry summed over the rows of A in ascending order) are also
 /// bitwise identical across C-/F-ordered dense and CSR/CSC inputs; taller row-major dense
 /// inputs sum fixed row parts separately (see hash_parts), so layouts then agree to rounding.
+///
+/// Row blocks: a spec with col0 > 0 or n_total > n is the column block S[:, col0 : col0 + n] of
+/// the operator with n_total columns, applied to rows col0 .. col0 + n of a taller matrix (for
+/// data held in pieces: out-of-core, Dask). Column j of the block uses the numbers of column
+/// col0 + j of the whole operator, so the blocks' products sum to S A (to rounding: the sum is
+/// then split at the block boundaries). For the SRHT, with T = n padded to a power of two,
+/// col0 must be a multiple of T; since col0 + j = col0 | j then,
+/// H(p, col0 + j) = (-1)^popcount(p & col0) H_T(p mod T, j): one T-point FWHT per column.
 
 #include <algorithm>
 #include <cmath>
@@ -63,7 +71,10 @@ struct SketchSpec {
   std::int64_t m = 0;
   std::int64_t n = 0;
   std::uint64_t seed = 0;
-  int zeta = 8;  ///< nonzeros per column (sparse_sign); clipped to m
+  int zeta = 8;              ///< nonzeros per column (sparse_sign); clipped to m
+  std::int64_t col0 = 0;     ///< first column of the whole operator this block is (see above)
+  std::int64_t n_total = 0;  ///< columns of the whole operator; 0 means col0 + n
+  std::int64_t total() const { return n_total > 0 ? n_total : col0 + n; }
 };
 
 namespace detail {
@@ -74,13 +85,22 @@ inline void check_spec(const SketchSpec& s) {
     throw value_error("A: needs at least one row to sketch, got n = " + std::to_string(s.n));
   if (s.kind == SketchKind::sparse_sign && s.zeta < 1)
     throw value_error("zeta: must be >= 1, got " + std::to_string(s.zeta));
+  if (s.col0 < 0 || s.n_total < 0 || s.col0 + s.n > s.total())
+    throw value_error("start: rows " + std::to_string(s.col0) + ".." +
+                      std::to_string(s.col0 + s.n) + " do not lie within the operator's " +
+                      std::to_string(s.total()) + " columns");
   if (s.kind == SketchKind::srht) {
-    std::int64_t np2 = 1;
-    while (np2 < s.n) np2 *= 2;
+    std::int64_t np2 = 1, tile = 1;
+    while (np2 < s.total()) np2 *= 2;
+    while (tile < s.n) tile *= 2;
     if (s.m > np2)
       throw value_error("m: an SRHT samples distinct rows of the padded transform, so m <= " +
-                        std::to_string(np2) + " (n = " + std::to_string(s.n) +
+                        std::to_string(np2) + " (n = " + std::to_string(s.total()) +
                         " padded to a power of two), got " + std::to_string(s.m));
+    if (s.col0 % tile != 0)
+      throw value_error("start: an SRHT row block of " + std::to_string(s.n) +
+                        " rows must start at a multiple of " + std::to_string(tile) +
+                        " (its size padded to a power of two), got " + std::to_string(s.col0));
   }
 }
 
@@ -107,8 +127,8 @@ void gaussian_tile(const SketchSpec& s, std::int64_t i0, std::int64_t rows, std:
   const double scale = 1.0 / std::sqrt(static_cast<double>(s.m));
   for (std::int64_t jj = 0; jj < cols; ++jj)
     for (std::int64_t ii = 0; ii < rows; ++ii)
-      out[jj * rows + ii] =
-          static_cast<T>(scale * g.normal(static_cast<std::uint64_t>((j0 + jj) * s.m + i0 + ii)));
+      out[jj * rows + ii] = static_cast<T>(
+          scale * g.normal(static_cast<std::uint64_t>((s.col0 + j0 + jj) * s.m + i0 + ii)));
 }
 
 /// Nonzeros of column j of a hash sketch: entries[j*zeta + k] = (row << 1) | negative, k < zeta,
@@ -159,10 +179,11 @@ inline HashSketch make_hash_sketch(const SketchSpec& s, int nt) {
     for (std::int64_t j = b * kCols, j1 = std::min(s.n, j + kCols); j < j1; ++j) {
       std::uint32_t* r = ent + j * z;
       for (std::int64_t k = 0; k < z; ++k) {
-        // Draw p = j*z + k is 32-bit word p mod 4 of Philox block p / 4 of stream sketch_hash.
+        // Draw p = (col0 + j)*z + k is 32-bit word p mod 4 of Philox block p / 4 of stream
+        // sketch_hash (col0: the block's first column in the whole operator).
         // Floyd: for t = m-zeta+k draw x in [0, t] by Lemire's multiply-shift (bias at most
         // m / 2^32), and take t if x was already taken.
-        const std::uint64_t p = static_cast<std::uint64_t>(j * z + k);
+        const std::uint64_t p = static_cast<std::uint64_t>((s.col0 + j) * z + k);
         if ((p >> 2) != row_block) {
           row_block = p >> 2;
           row_words = hash.block(row_block);
@@ -446,36 +467,48 @@ void sketch_dense_impl(const SketchSpec& s, const ConstDenseView<T>& A, const De
       return;
     }
     case SketchKind::srht: {
-      std::int64_t np2 = 1;
-      while (np2 < s.n) np2 *= 2;
+      // np2: the whole operator's padded size (the row sample); T: this block's (== np2 for
+      // the whole operator). Row p of the block's product is (-1)^popcount(p & col0) times
+      // row p mod T of the block's T-point transform (see the file comment).
+      std::int64_t np2 = 1, T_ = 1;
+      while (np2 < s.total()) np2 *= 2;
+      while (T_ < s.n) T_ *= 2;
       const auto rows = detail::srht_rows(s.seed, s.m, np2);
+      std::vector<T> row_sign(static_cast<std::size_t>(s.m));
+      for (std::int64_t k = 0; k < s.m; ++k)
+        row_sign[k] = (__builtin_popcountll(static_cast<unsigned long long>(rows[k] & s.col0)) & 1)
+                          ? T(-1)
+                          : T(1);
       const CounterRng sg(s.seed, StreamTag::sketch_signs);
       const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(s.m)));
-      // Columns in chunks of dc: W (n' x dc, each column contiguous) = D A[:, chunk] padded,
+      // Columns in chunks of dc: W (T x dc, each column contiguous) = D A[:, chunk] padded,
       // FWHT of every column, then keep the sampled rows.
       const std::int64_t dc = std::max<std::int64_t>(
           1, std::min<std::int64_t>(
-                 d, (std::int64_t{64} << 20) / (np2 * static_cast<std::int64_t>(sizeof(T)))));
+                 d, (std::int64_t{64} << 20) / (T_ * static_cast<std::int64_t>(sizeof(T)))));
       std::unique_ptr<T[]> W(
-          new T[static_cast<std::size_t>(checked_mul(np2, dc, "srht workspace"))]);
+          new T[static_cast<std::size_t>(checked_mul(T_, dc, "srht workspace"))]);
       std::vector<T> sign(static_cast<std::size_t>(s.n));
       for (std::int64_t j = 0; j < s.n; ++j)
-        sign[j] = static_cast<T>(sg.rademacher(static_cast<std::uint64_t>(j)));
+        sign[j] = static_cast<T>(sg.rademacher(static_cast<std::uint64_t>(s.col0 + j)));
       FwhtOptions fo;
       fo.n_threads = nt;
       for (std::int64_t c0 = 0; c0 < d; c0 += dc) {
         const std::int64_t w = std::min(dc, d - c0);
-        const int threads = np2 * w < (1 << 15) ? 1 : nt;
+        const int threads = T_ * w < (1 << 15) ? 1 : nt;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
         for (std::int64_t c = 0; c < w; ++c) {
-          T* wc = W.get() + c * np2;
+          T* wc = W.get() + c * T_;
           for (std::int64_t j = 0; j < s.n; ++j) wc[j] = sign[j] * A(j, c0 + c);
-          std::fill(wc + s.n, wc + np2, T(0));
+          std::fill(wc + s.n, wc + T_, T(0));
         }
-        fwht(W.get(), FwhtStrides{np2, 1}, W.get(), FwhtStrides{np2, 1}, FwhtLayout{w, np2, 1}, fo);
+        fwht(W.get(), FwhtStrides{T_, 1}, W.get(), FwhtStrides{T_, 1}, FwhtLayout{w, T_, 1}, fo);
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-        for (std::int64_t k = 0; k < s.m; ++k)
-          for (std::int64_t c = 0; c < w; ++c) C(k, c0 + c) = scale * W[c * np2 + rows[k]];
+        for (std::int64_t k = 0; k < s.m; ++k) {
+          const T sk = scale * row_sign[k];
+          const std::int64_t r = rows[k] & (T_ - 1);
+          for (std::int64_t c = 0; c < w; ++c) C(k, c0 + c) = sk * W[c * T_ + r];
+        }
       }
       return;
     }
