@@ -47,7 +47,7 @@ T* out_vector(py::array& a, std::int64_t n, const char* name) {
 
 template <class AView, class T>
 void run_gram(const AView& a, const py::object& P, const py::object& w, const py::object& B,
-              py::array& G, const py::object& C, int nt) {
+              py::array& G, const py::object& C, int nt, bool p_upper = false) {
   const auto p = opt_in<T>(P, "P");
   const T* wp = opt_vector<T>(w, a.n_rows, "w");
   const auto b = opt_in<T>(B, "B");
@@ -59,7 +59,7 @@ void run_gram(const AView& a, const py::object& P, const py::object& w, const py
   }
   if (b.has_value() != c.has_value()) throw type_error("weighted_gram: B and C go together");
   py::gil_scoped_release release;
-  weighted_gram(a, p ? &*p : nullptr, wp, b ? &*b : nullptr, g, c ? &*c : nullptr, nt);
+  weighted_gram(a, p ? &*p : nullptr, wp, b ? &*b : nullptr, g, c ? &*c : nullptr, nt, p_upper);
 }
 
 void row_norms_dense_py(py::array A, py::array M, py::object w, py::array out, int nt,
@@ -93,10 +93,10 @@ void row_norms_csr_py(py::array indptr, py::array indices, py::array data, std::
 }
 
 void gram_dense_py(py::array A, py::object P, py::object w, py::object B, py::array G, py::object C,
-                   int nt) {
+                   int nt, bool p_upper) {
   bind::dispatch_float(A, "A", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    run_gram<ConstDenseView<T>, T>(bind::in_view<T>(A, "A"), P, w, B, G, C, nt);
+    run_gram<ConstDenseView<T>, T>(bind::in_view<T>(A, "A"), P, w, B, G, C, nt, p_upper);
   });
 }
 
@@ -169,8 +169,9 @@ void bind_leverage(py::module_& m) {
         py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("M"), py::arg("w"),
         py::arg("out"), py::arg("n_threads"), "Same for CSR A.");
   m.def("weighted_gram_dense", &gram_dense_py, py::arg("A"), py::arg("P"), py::arg("w"),
-        py::arg("B"), py::arg("G"), py::arg("C"), py::arg("n_threads"),
-        "G = (A P)^T diag(w) (A P), C = (A P)^T diag(w) B (dense A; P, w, B optional).");
+        py::arg("B"), py::arg("G"), py::arg("C"), py::arg("n_threads"), py::arg("p_upper") = false,
+        "G = (A P)^T diag(w) (A P), C = (A P)^T diag(w) B (dense A; P, w, B optional; "
+        "p_upper: P is upper triangular).");
   m.def("weighted_gram_csr", &gram_csr_py, py::arg("indptr"), py::arg("indices"), py::arg("data"),
         py::arg("n_rows"), py::arg("n_cols"), py::arg("P"), py::arg("w"), py::arg("B"),
         py::arg("G"), py::arg("C"), py::arg("n_threads"), "Same for CSR A.");

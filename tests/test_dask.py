@@ -198,6 +198,41 @@ def test_sampling_and_lp_regression_match_in_memory_bitwise_for_small_n():
     lref = sparsketch.lp_regression(X, y, p=1, seed=3)
     np.testing.assert_array_equal(lp.x, lref.x)
     assert lp.objective == lref.objective
+    # p > 2: scores of [A, b] (the design with b appended as a column)
+    with _sync():
+        lp3 = sd.lp_regression(A, y, p=3, seed=4)
+    np.testing.assert_array_equal(lp3.x, sparsketch.lp_regression(X, y, p=3, seed=4).x)
+
+
+def _sparse_dask(Xs, cuts):
+    """A Dask array of CSR chunks (rows cuts[i]:cuts[i+1] of Xs)."""
+    blocks = [da.from_delayed(dask.delayed(lambda a, b: Xs[a:b])(a, b),
+                              shape=(b - a, Xs.shape[1]), dtype=Xs.dtype,
+                              meta=sp.csr_matrix((0, 0), dtype=Xs.dtype))
+              for a, b in zip(cuts[:-1], cuts[1:])]
+    return da.concatenate(blocks, axis=0)
+
+
+def test_sparse_chunks_lstsq_leverage_and_sampling():
+    n, d = T + 20000, 15
+    Xs = sp.random(n, d, density=0.3, format="csr", random_state=8)
+    Xs = sp.csr_matrix(Xs + sp.eye(n, d, format="csr"))  # full column rank
+    y = np.random.default_rng(8).standard_normal(n)
+    Xd = Xs.toarray()
+    outs = []
+    for cuts in ([0, T, n], [0, 30000, 70000, n]):
+        A = _sparse_dask(Xs, cuts)
+        with _sync():
+            outs.append((sd.lstsq(A, y, seed=1).x,
+                         sd.leverage_scores(A, method="exact", seed=1),
+                         sd.sample_rows(A, 400, seed=1).indices))
+    for a, b in zip(outs[0], outs[1]):
+        np.testing.assert_array_equal(a, b)
+    x, tau, idx = outs[0]
+    np.testing.assert_allclose(x, np.linalg.lstsq(Xd, y, rcond=None)[0], rtol=1e-10)
+    np.testing.assert_allclose(tau, np.sum(np.linalg.qr(Xd)[0] ** 2, axis=1), rtol=1e-9,
+                               atol=1e-15)
+    np.testing.assert_array_equal(idx, sparsketch.sample_rows(Xs, 400, seed=1).indices)
 
 
 def test_sampling_and_lp_regression_are_chunking_independent(tall):

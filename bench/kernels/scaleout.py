@@ -59,7 +59,7 @@ def _data_file(n, d, kappa) -> tuple[Path, Path]:
 
 
 def _load_rows(path, r0, r1):
-    return np.array(np.load(path, mmap_mode="r")[r0:r1])
+    return np.load(path, mmap_mode="r")[r0:r1]  # a view of the page cache, no copy
 
 
 def _dask_from_npy(path, chunk):

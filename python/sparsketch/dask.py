@@ -158,9 +158,9 @@ def _tile_pass(op, At, t0, n, params, nt, vecs):
         S = SketchOperator(kind, m, n, seed=seed, zeta=zeta)
         return None, (S._apply(D.scaled(s), nt, validated=True, start=t0).astype(np.float64),)
     if op == "gram":
-        P, = params
+        P, upper = params
         w, B = vecs
-        return None, D.gram(P, w, B)
+        return None, D.gram(P, w, B, upper=upper)
     if op == "row_norms":
         M, f32 = params
         return D.row_norms(M, vecs[0], float32_product=f32), None
@@ -333,13 +333,13 @@ class _DaskDesign:
         _, (SA,) = self._run("sketch", (kind, m, seed, zeta), (s,), ("s",))
         return SA
 
-    def gram(self, P=None, w=None, B=None):
+    def gram(self, P=None, w=None, B=None, upper=False):
         if B is not None and not is_dask_array(B):
             B = np.asarray(B)
         if B is not None and B.ndim == 1:
             B = B[:, None]
         P = None if P is None else np.ascontiguousarray(P, dtype=self.dtype)
-        _, (G, C) = self._run("gram", (P,), (w, B), ("w", "B"))
+        _, (G, C) = self._run("gram", (P, upper), (w, B), ("w", "B"))
         return G, C
 
     def row_norms(self, M, w=None, float32_product=False) -> np.ndarray:
@@ -497,15 +497,16 @@ def sketch(A, m, kind="sparse_sign", *, seed=None, zeta=8, n_threads=None,
     return (SA, S) if return_operator else SA
 
 
-def _orthonormalize(D: _DaskDesign, P, G, C, max_rounds=3):
-    """CholeskyQR of A P from its Gram matrix G (one more pass per extra round): returns P'
-    with A P' orthonormal to rounding and C' = P'^T A^T B from C = P^T A^T B. Numerically
-    dependent columns are dropped (eigendecomposition), as in leverage._cholqr."""
+def _orthonormalize(D: _DaskDesign, P, upper, G, C, max_rounds=3):
+    """CholeskyQR of A P from its Gram matrix G (one more pass per extra round): returns
+    (P', upper') with A P' orthonormal to rounding and C' = P'^T A^T B from C = P^T A^T B. An
+    upper triangular P stays upper triangular (P' = P L^-T). Numerically dependent columns are
+    dropped (eigendecomposition; P' is then dense), as in leverage._cholqr."""
     import scipy.linalg as sla
     eps = float(np.finfo(D.dtype).eps)
     for rnd in range(max_rounds):
         if rnd > 0:
-            G, _ = D.gram(P)
+            G, _ = D.gram(P, upper=upper)
         G = 0.5 * (G + G.T)
         try:
             L = np.linalg.cholesky(G)
@@ -513,6 +514,8 @@ def _orthonormalize(D: _DaskDesign, P, G, C, max_rounds=3):
             if not dl.min() > 1e-6 * dl.max():
                 raise np.linalg.LinAlgError("ill-conditioned")
             P = sla.solve_triangular(L, P.T, lower=True, check_finite=False).T
+            if upper:
+                P = np.triu(P)
             C = sla.solve_triangular(L, C, lower=True, check_finite=False)
             cond = dl.max() / dl.min()
         except np.linalg.LinAlgError:
@@ -521,10 +524,26 @@ def _orthonormalize(D: _DaskDesign, P, G, C, max_rounds=3):
             scale = 1.0 / np.sqrt(lam[keep])
             P = (P @ V[:, keep]) * scale
             C = (V[:, keep].T @ C) * scale[:, None]
+            upper = False
             cond = math.inf
         if cond < 100.0:  # orthogonality error ~ eps cond(A P)^2 <= 1e4 eps
             break
-    return P, C
+    return P, upper, C
+
+
+def _triangular_preconditioner(D: _DaskDesign, kind, m, seed):
+    """(P, upper, rank) from a sketch S A (one pass): P = R^-1 (upper triangular, so A P is a
+    TRMM) from a QR of S A when R is numerically of full rank, else V_r diag(1/s_r) from an SVD
+    of R (rank r; dense). kappa(A P) is the sketch's distortion bound either way."""
+    import scipy.linalg as sla
+    from .leverage import _rank_tol
+    SA = D.sketch(kind, m, seed)
+    R = sla.qr(SA, mode="r", check_finite=False)[0][:D.d] if m >= D.d else SA
+    U, sv, Vt = np.linalg.svd(R, full_matrices=False)
+    r = int(np.sum(sv > _rank_tol(sv, (D.n, D.d), D.dtype)))
+    if r == D.d and R.shape[0] == D.d:
+        return sla.solve_triangular(R, np.eye(D.d), check_finite=False), True, r
+    return Vt[:r].T / sv[:r], False, r
 
 
 def lstsq(A, b, *, sketch="sparse_sign", sketch_size=None, rtol=None, max_passes=10, seed=None,
@@ -534,8 +553,9 @@ def lstsq(A, b, *, sketch="sparse_sign", sketch_size=None, rtol=None, max_passes
 
     The passes (each one Dask computation reading every chunk once):
 
-    1. sketch ``S A`` (sparse sign, ``m = 4 d + 8`` rows); an SVD of its R factor gives
-       ``P`` with ``kappa(A P) <= ~3`` and the numerical rank r;
+    1. sketch ``S A`` (sparse sign, ``m = 4 d + 8`` rows); its R factor gives ``P = R^-1``
+       (upper triangular) with ``kappa(A P) <= ~3`` (an SVD of R gives the numerical rank r
+       and, when ``r < d``, a d x r P instead);
     2. the Gram matrix ``(A P)^T (A P)`` and ``(A P)^T b``: CholeskyQR of the
        well-conditioned ``A P`` (randomized CholeskyQR) makes ``A P`` orthonormal to rounding
        and gives ``x = P (A P)^T b``, the least-squares solution up to the accuracy of a
@@ -585,7 +605,6 @@ def lstsq(A, b, *, sketch="sparse_sign", sketch_size=None, rtol=None, max_passes
     >>> bool(np.allclose(res.x, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-10, atol=1e-12))
     True
     """
-    from .leverage import _sketch_preconditioner
     from .lstsq import _result, _stop_test
     from .sketch import SKETCH_KINDS
     t_start = time.perf_counter()
@@ -615,13 +634,13 @@ def lstsq(A, b, *, sketch="sparse_sign", sketch_size=None, rtol=None, max_passes
     seed = normalize_seed(seed)
     times = {}
     t0 = time.perf_counter()
-    P, rank = _sketch_preconditioner(D, None, 0.0, sketch, m, seed)
+    P, upper, rank = _triangular_preconditioner(D, sketch, m, seed)
     times["sketch"] = time.perf_counter() - t0
     if rank == 0:
         raise ValueError("A: the matrix is numerically zero")
     t0 = time.perf_counter()
-    G, C = D.gram(P, None, B)
-    P, C = _orthonormalize(D, P, G, C)
+    G, C = D.gram(P, None, B, upper=upper)
+    P, upper, C = _orthonormalize(D, P, upper, G, C)
     x = P @ C
     times["cholesky_qr"] = time.perf_counter() - t0
     t0 = time.perf_counter()

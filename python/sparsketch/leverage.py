@@ -53,8 +53,9 @@ class _Design:
             _core.row_norms_product_dense(self.A, M, w, out, self.nt, float32_product)
         return out
 
-    def gram(self, P=None, w=None, B=None):
-        """(A P)^T diag(w) (A P) and (A P)^T diag(w) B, as float64 arrays."""
+    def gram(self, P=None, w=None, B=None, upper=False):
+        """(A P)^T diag(w) (A P) and (A P)^T diag(w) B, as float64 arrays (w >= 0; upper: P is
+        upper triangular, a cheaper product for dense A)."""
         r = self.d if P is None else P.shape[1]
         P = None if P is None else np.ascontiguousarray(P, dtype=self.dtype)
         w = None if w is None else np.ascontiguousarray(w, dtype=self.dtype)
@@ -67,7 +68,7 @@ class _Design:
         if self.sparse:
             _core.weighted_gram_csr(*self._csr(), P, w, B, G, C, self.nt)
         else:
-            _core.weighted_gram_dense(self.A, P, w, B, G, C, self.nt)
+            _core.weighted_gram_dense(self.A, P, w, B, G, C, self.nt, upper and P is not None)
         G = G.astype(np.float64)
         return (G, None) if C is None else (G, C.astype(np.float64))
 

@@ -59,12 +59,19 @@ inline void check_gram_shapes(std::int64_t n, std::int64_t d, std::int64_t p_row
     throw value_error("weighted_gram: B must be n x k and C r x k");
 }
 
-/// Copies the chunk-summed r x (r + k) block into G (first r columns) and C (the rest).
+/// Rows per product block of weighted_gram with P: large enough that the GEMM / SYRK calls (and
+/// Eigen's packing buffers, allocated per call) are few, small enough for the L2/L3 caches.
+/// Fixed: determinism.
+constexpr std::int64_t kGramRows = 4096;
+
+/// Copies the chunk-summed r x (r + k) block into G (first r columns) and C (the rest);
+/// lower_only: only the lower triangle of the G block was accumulated (mirrored here).
 template <class T>
 void split_gram(const ColMat<T>& acc, std::int64_t r, std::int64_t k, const DenseView<T>& G,
-                const DenseView<T>* C) {
+                const DenseView<T>* C, bool lower_only = false) {
   for (std::int64_t j = 0; j < r; ++j)
-    for (std::int64_t i = 0; i < r; ++i) G(i, j) = acc(i, j);
+    for (std::int64_t i = 0; i < r; ++i)
+      G(i, j) = lower_only ? acc(std::max(i, j), std::min(i, j)) : acc(i, j);
   if (C)
     for (std::int64_t j = 0; j < k; ++j)
       for (std::int64_t i = 0; i < r; ++i) (*C)(i, j) = acc(i, r + j);
@@ -82,13 +89,18 @@ void csr_block_product(const CsrView<T, I>& A, std::int64_t r0, std::int64_t row
 
 /// The row-block product of each matrix kind: product(r0, rows, u) sets u = A[blk] @ M.
 template <class T>
-auto block_product(const ConstDenseView<T>& A, const ConstDenseView<T>& M) {
-  return [&A, m = copy_in(M)](std::int64_t r0, std::int64_t rows, RowMat<T>& u) {
-    with_block(A, r0, rows, [&](const auto& Ab) { u.noalias() = Ab * m; });
+auto block_product(const ConstDenseView<T>& A, const ConstDenseView<T>& M, bool upper = false) {
+  return [&A, m = copy_in(M), upper](std::int64_t r0, std::int64_t rows, RowMat<T>& u) {
+    with_block(A, r0, rows, [&](const auto& Ab) {
+      if (upper)  // M upper triangular: TRMM, half the flops of the GEMM
+        u.noalias() = Ab * m.template triangularView<Eigen::Upper>();
+      else
+        u.noalias() = Ab * m;
+    });
   };
 }
 template <class T, class I>
-auto block_product(const CsrView<T, I>& A, const ConstDenseView<T>& M) {
+auto block_product(const CsrView<T, I>& A, const ConstDenseView<T>& M, bool = false) {
   // M row-major: a_i @ M is a sum of contiguous rows of M
   return [&A, m = copy_in<T, RowMat<T>>(M)](std::int64_t r0, std::int64_t rows, RowMat<T>& u) {
     csr_block_product(A, r0, rows, m, u);
@@ -141,11 +153,35 @@ void gram_block(const TM& t, std::int64_t r0, const T* w, const ConstDenseView<T
   }
 }
 
+/// Adds the lower triangle of t^T diag(w) t to the first r columns of part (a symmetric rank
+/// update, half the flops of gram_block's product; w >= 0) and t^T diag(w) B[blk] to the next
+/// k. ts is workspace.
+template <class T>
+void gram_block_lower(const RowMat<T>& t, std::int64_t r0, const T* w, const ConstDenseView<T>* B,
+                      RowMat<T>& ts, ColMat<T>& part) {
+  const std::int64_t rows = t.rows(), r = t.cols(), k = B ? B->n_cols : 0;
+  const RowMat<T>* u = &t;
+  if (w) {
+    ts = t;
+    for (std::int64_t i = 0; i < rows; ++i) ts.row(i) *= std::sqrt(w[r0 + i]);
+    u = &ts;
+  }
+  part.leftCols(r).template selfadjointView<Eigen::Lower>().rankUpdate(u->transpose());
+  if (k > 0) {
+    ColMat<T> bb(rows, k);
+    for (std::int64_t q = 0; q < k; ++q)
+      for (std::int64_t i = 0; i < rows; ++i)
+        bb(i, q) = w ? w[r0 + i] * (*B)(r0 + i, q) : (*B)(r0 + i, q);
+    part.rightCols(k).noalias() += t.transpose() * bb;  // C += t.T @ diag(w) B[blk]
+  }
+}
+
 /// The chunked reduction of weighted_gram: body(r_begin, r_end, part) accumulates the chunk's
 /// r x (r + k) partial; the chunk-ordered sum is split into G and C.
 template <class T, class Body>
 void gram_chunks(std::int64_t n, std::int64_t r, std::int64_t k, int n_threads,
-                 const DenseView<T>& G, const DenseView<T>* C, Body&& body) {
+                 const DenseView<T>& G, const DenseView<T>* C, Body&& body,
+                 bool lower_only = false) {
   ColMat<T> acc(r, r + k);
   const DenseView<T> accv{acc.data(), r, r + k, 1, r};
   for_chunks<T>(
@@ -154,7 +190,7 @@ void gram_chunks(std::int64_t n, std::int64_t r, std::int64_t k, int n_threads,
         body(r_begin, r_end, part);
       },
       gram_chunk_rows(n, r, k));
-  split_gram(acc, r, k, G, C);
+  split_gram(acc, r, k, G, C, lower_only);
 }
 
 }  // namespace detail
@@ -195,14 +231,16 @@ inline void row_norms_product_f32(const ConstDenseView<double>& A, const ConstDe
 
 /// G (r x r) = sum_i w_i (a_i P)^T (a_i P) and, when B is given (n x k), C (r x k) =
 /// sum_i w_i (a_i P)^T B[i, :]; dense or CSR A (n x d). P (d x r) may be null: the identity
-/// (r = d). w may be null (all ones). Cost, one pass over A: dense 2 n d r (A P) +
-/// 2 n r (r + k); CSR with P 2 nnz(A) r + 2 n r (r + k); CSR without P sparse outer products,
-/// sum_i nnz(a_i)^2 + 2 nnz(A) k. Threads: OpenMP over fixed chunks
-/// (detail::gram_chunk_rows); bitwise thread-independent.
+/// (r = d). w (nonnegative) may be null (all ones). Cost, one pass over A: dense 2 n d r (A P) +
+/// n r (r + 2 k) (a symmetric rank update for G); CSR with P 2 nnz(A) r + n r (r + 2 k); dense
+/// without P 2 n d (d + k); CSR without P sparse outer products, sum_i nnz(a_i)^2 + 2 nnz(A) k.
+/// p_upper: P is upper triangular (zeros below the diagonal), so dense A P costs n d r flops
+/// (TRMM). Threads: OpenMP over fixed chunks (detail::gram_chunk_rows); bitwise
+/// thread-independent.
 template <class AView, class T>
 void weighted_gram(const AView& A, const ConstDenseView<T>* P, const T* w,
                    const ConstDenseView<T>* B, const DenseView<T>& G, const DenseView<T>* C,
-                   int n_threads = 0) {
+                   int n_threads = 0, bool p_upper = false) {
   const std::int64_t n = A.n_rows, d = A.n_cols;
   const std::int64_t r = P ? P->n_cols : d, k = B ? B->n_cols : 0;
   detail::check_gram_shapes(n, d, P ? P->n_rows : d, r, B ? B->n_rows : n, k, G.n_rows, G.n_cols,
@@ -234,16 +272,22 @@ void weighted_gram(const AView& A, const ConstDenseView<T>* P, const T* w,
     }
     return;
   }
-  const auto product = detail::block_product(A, *P);
-  detail::gram_chunks<T>(n, r, k, n_threads, G, C, [&](auto r_begin, auto r_end, auto& part) {
-    detail::RowMat<T> t;
-    detail::ColMat<T> tw;
-    for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kSubRows) {
-      const std::int64_t rows = std::min(detail::kSubRows, r_end - r0);
-      product(r0, rows, t);  // t = A[blk] @ P
-      detail::gram_block(t, r0, w, B, tw, part);
-    }
-  });
+  if (p_upper && P->n_rows != P->n_cols) throw value_error("weighted_gram: P must be square");
+  const auto product = detail::block_product(A, *P, p_upper);
+  detail::gram_chunks<T>(
+      n, r, k, n_threads, G, C,
+      [&](auto r_begin, auto r_end, auto& part) {
+        // Per-thread workspaces kept across chunks and calls: no allocation per chunk (with
+        // MALLOC_TRIM_THRESHOLD_ set, as dask.distributed does, every large allocation would
+        // be fresh pages from the kernel).
+        thread_local detail::RowMat<T> t, ts;
+        for (std::int64_t r0 = r_begin; r0 < r_end; r0 += detail::kGramRows) {
+          const std::int64_t rows = std::min(detail::kGramRows, r_end - r0);
+          product(r0, rows, t);  // t = A[blk] @ P
+          detail::gram_block_lower(t, r0, w, B, ts, part);
+        }
+      },
+      true);
 }
 
 namespace detail {
