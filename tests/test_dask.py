@@ -254,6 +254,18 @@ def test_sampling_and_lp_regression_are_chunking_independent(tall):
     np.testing.assert_allclose(full.x, ref.x, rtol=1e-6)
 
 
+def test_sparse_chunks_lp_regression_above_p2():
+    # p > 2 samples by the scores of [A, b]: the sparse design gets b as a column per chunk
+    n, d = 20000, 6
+    Xs = sp.csr_matrix(sp.random(n, d, density=0.5, format="csr", random_state=9)
+                       + sp.eye(n, d, format="csr"))
+    y = Xs @ np.ones(d) + np.random.default_rng(9).standard_normal(n)
+    with _sync():
+        res = sd.lp_regression(_sparse_dask(Xs, [0, 7000, n]), y, p=3, seed=5)
+    ref = sparsketch.lp_regression(Xs, y, p=3, seed=5)
+    np.testing.assert_array_equal(res.x, ref.x)  # n <= ROW_TILE: the same passes, bitwise
+
+
 def test_take_rows_dense_and_sparse():
     X = np.arange(60.0).reshape(20, 3)
     A = da.from_array(X, chunks=(6, 3))
