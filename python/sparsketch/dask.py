@@ -499,33 +499,17 @@ def sketch(A, m, kind="sparse_sign", *, seed=None, zeta=8, n_threads=None,
 
 def _orthonormalize(D: _DaskDesign, P, upper, G, C, max_rounds=3):
     """CholeskyQR of A P from its Gram matrix G (one more pass per extra round): returns
-    (P', upper') with A P' orthonormal to rounding and C' = P'^T A^T B from C = P^T A^T B. An
-    upper triangular P stays upper triangular (P' = P L^-T). Numerically dependent columns are
-    dropped (eigendecomposition; P' is then dense), as in leverage._cholqr."""
-    import scipy.linalg as sla
-    eps = float(np.finfo(D.dtype).eps)
+    (P', upper', C') with A P' orthonormal to rounding and C' = P'^T A^T B from C = P^T A^T B.
+    An upper triangular P stays upper triangular; numerically dependent columns are dropped
+    (P' is then dense), as in leverage._cholqr."""
+    from .leverage import _cholesky_step
     for rnd in range(max_rounds):
         if rnd > 0:
             G, _ = D.gram(P, upper=upper)
-        G = 0.5 * (G + G.T)
-        try:
-            L = np.linalg.cholesky(G)
-            dl = np.abs(np.diag(L))
-            if not dl.min() > 1e-6 * dl.max():
-                raise np.linalg.LinAlgError("ill-conditioned")
-            P = sla.solve_triangular(L, P.T, lower=True, check_finite=False).T
-            if upper:
-                P = np.triu(P)
-            C = sla.solve_triangular(L, C, lower=True, check_finite=False)
-            cond = dl.max() / dl.min()
-        except np.linalg.LinAlgError:
-            lam, V = np.linalg.eigh(G)
-            keep = lam > max(lam[-1], 0) * G.shape[0] * 1e3 * eps
-            scale = 1.0 / np.sqrt(lam[keep])
-            P = (P @ V[:, keep]) * scale
-            C = (V[:, keep].T @ C) * scale[:, None]
-            upper = False
-            cond = math.inf
+        P, C, cond = _cholesky_step(G, P, C, D.dtype)
+        upper = upper and math.isfinite(cond)
+        if upper:
+            P = np.triu(P)
         if cond < 100.0:  # orthogonality error ~ eps cond(A P)^2 <= 1e4 eps
             break
     return P, upper, C
@@ -605,7 +589,7 @@ def lstsq(A, b, *, sketch="sparse_sign", sketch_size=None, rtol=None, max_passes
     >>> bool(np.allclose(res.x, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-10, atol=1e-12))
     True
     """
-    from .lstsq import _result, _stop_test
+    from .lstsq import _check_sketch_size, _resolve_rtol, _result, _stop_test
     from .sketch import SKETCH_KINDS
     t_start = time.perf_counter()
     if sketch not in SKETCH_KINDS:
@@ -621,15 +605,10 @@ def lstsq(A, b, *, sketch="sparse_sign", sketch_size=None, rtol=None, max_passes
     B = b[:, None] if vec else b
     if B.shape[1] == 0:
         raise ValueError("b: no right-hand sides (shape (n, 0))")
-    m = 4 * d + 8 if sketch_size is None else check_int(sketch_size, "sketch_size", minimum=1)
-    if m < d:
-        raise ValueError(f"sketch_size: must be >= d = {d} to embed range(A), got {m}")
+    m = 4 * d + 8 if sketch_size is None else _check_sketch_size(sketch_size, d)
     if sketch == "srht":
         m = min(m, 1 << max(0, (n - 1).bit_length()))
-    eps_t = float(np.finfo(D.dtype).eps)
-    rtol = 10 * math.sqrt(n) * eps_t if rtol is None else float(rtol)
-    if not rtol > 0:
-        raise ValueError(f"rtol: must be > 0, got {rtol}")
+    rtol = _resolve_rtol(rtol, n, D.dtype)
     max_passes = check_int(max_passes, "max_passes", minimum=3)
     seed = normalize_seed(seed)
     times = {}

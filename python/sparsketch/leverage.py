@@ -143,27 +143,38 @@ def _cholqr(D: _Design, P, w=None, ridge=0.0, max_rounds=3):
     columns to rounding: CholeskyQR on the preconditioned matrix, repeated (CholeskyQR2) while
     the Cholesky factor is not close to the identity. Columns the Gram matrix shows to be
     numerically dependent are dropped (eigendecomposition fallback)."""
-    import scipy.linalg as sla
     for _ in range(max_rounds):
         G, _ = D.gram(P, w)
         if ridge > 0:
             G += ridge * (P.T @ P)
-        G = 0.5 * (G + G.T)
-        try:
-            L = np.linalg.cholesky(G)
-            dl = np.abs(np.diag(L))
-            if not dl.min() > 1e-6 * dl.max():
-                raise np.linalg.LinAlgError("ill-conditioned")
-            P = sla.solve_triangular(L, P.T, lower=True, check_finite=False).T
-            cond = dl.max() / dl.min()
-        except np.linalg.LinAlgError:
-            lam, V = np.linalg.eigh(G)
-            keep = lam > max(lam[-1], 0) * G.shape[0] * 1e3 * float(np.finfo(D.dtype).eps)
-            P = (P @ V[:, keep]) / np.sqrt(lam[keep])
-            cond = math.inf
+        P, _, cond = _cholesky_step(G, P, None, D.dtype)
         if cond < 100.0:  # CholeskyQR's orthogonality error ~ eps cond(A P)^2 <= 1e4 eps
             break
     return P
+
+
+def _cholesky_step(G, P, C, dtype):
+    """One CholeskyQR step from G, the Gram matrix of A P: returns (P T, T^T C, cond) with
+    A P T orthonormal to rounding, T = L^-T for G = L L^T (an upper triangular P stays upper
+    triangular), or, when G is numerically singular or ill-conditioned, T = V_k diag(lam_k^-1/2)
+    over the eigenpairs kept (cond = inf). C (r x k, e.g. P^T A^T b) may be None."""
+    import scipy.linalg as sla
+    G = 0.5 * (G + G.T)
+    try:
+        L = np.linalg.cholesky(G)
+        dl = np.abs(np.diag(L))
+        if not dl.min() > 1e-6 * dl.max():
+            raise np.linalg.LinAlgError("ill-conditioned")
+        P = sla.solve_triangular(L, P.T, lower=True, check_finite=False).T
+        if C is not None:
+            C = sla.solve_triangular(L, C, lower=True, check_finite=False)
+        return P, C, dl.max() / dl.min()
+    except np.linalg.LinAlgError:
+        lam, V = np.linalg.eigh(G)
+        keep = lam > max(lam[-1], 0) * G.shape[0] * 1e3 * float(np.finfo(dtype).eps)
+        scale = 1.0 / np.sqrt(lam[keep])
+        return ((P @ V[:, keep]) * scale, None if C is None else (V[:, keep].T @ C) * scale[:, None],
+                math.inf)
 
 
 def _direct_scores(D: _Design, s, ridge):

@@ -229,15 +229,10 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
             m = 20 * d
         m = max(d + k + 1, min(m, n))
     else:
-        m = check_int(sketch_size, "sketch_size", minimum=1)
-        if m < d:
-            raise ValueError(f"sketch_size: must be >= d = {d} to embed range(A), got {m}")
+        m = _check_sketch_size(sketch_size, d)
     if kind == "srht":
         m = min(m, 1 << max(0, (n - 1).bit_length()))
-    eps_t = float(np.finfo(A.dtype).eps)
-    rtol = 10 * math.sqrt(n) * eps_t if rtol is None else float(rtol)
-    if not rtol > 0:
-        raise ValueError(f"rtol: must be > 0, got {rtol}")
+    rtol = _resolve_rtol(rtol, n, A.dtype)
     maxiter = 300 if maxiter is None else check_int(maxiter, "maxiter", minimum=0)
     times = {}
 
@@ -338,6 +333,21 @@ def lstsq(A, b, *, method="auto", sketch="auto", sketch_size=None, rtol=None, ma
     times["iterate"] = time.perf_counter() - t0
     return _result(x, G, rr, fro, bnorm, vec, rtol, iterations, passes, rank, "precondition", kind,
                    m, S.seed, times, t_start)
+
+
+def _check_sketch_size(sketch_size, d) -> int:
+    m = check_int(sketch_size, "sketch_size", minimum=1)
+    if m < d:
+        raise ValueError(f"sketch_size: must be >= d = {d} to embed range(A), got {m}")
+    return m
+
+
+def _resolve_rtol(rtol, n, dtype) -> float:
+    """rtol, default 10 sqrt(n) eps of the dtype (the rounding floor of A^T r)."""
+    rtol = 10 * math.sqrt(n) * float(np.finfo(dtype).eps) if rtol is None else float(rtol)
+    if not rtol > 0:
+        raise ValueError(f"rtol: must be > 0, got {rtol}")
+    return rtol
 
 
 def _stop_test(G, rr, fro, x, bnorm, rtol):
