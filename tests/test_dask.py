@@ -266,6 +266,40 @@ def test_sparse_chunks_lp_regression_above_p2():
     np.testing.assert_array_equal(res.x, ref.x)  # n <= ROW_TILE: the same passes, bitwise
 
 
+def test_same_result_for_one_and_two_threads(tall):
+    X, y = tall
+    A = _as_dask(X, 50000)
+    out = []
+    for nt in (1, 2):
+        with _sync():
+            out.append((sd.sketch(A, 30, "gaussian", seed=1, n_threads=nt),
+                        sd.sketch(A, 30, "srht", seed=1, n_threads=nt),
+                        sd.lstsq(A, y, seed=1, n_threads=nt).x,
+                        sd.leverage_scores(A, method="exact", seed=1, n_threads=nt),
+                        sd.sample_rows(A, 300, scores="lewis", p=1, seed=1, n_threads=nt).indices,
+                        sd.lp_regression(A, y, p=1, seed=1, n_threads=nt).x))
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+    S = sparsketch.SketchOperator("sparse_sign", 40, X.shape[0], seed=2)
+    np.testing.assert_array_equal(S.apply_rows(X[T:], T, n_threads=1),
+                                  S.apply_rows(X[T:], T, n_threads=2))
+
+
+def test_apply_rows_rejects_bad_blocks():
+    S = sparsketch.SketchOperator("srht", 16, 1000, seed=0)
+    X = np.ones((100, 2))
+    with pytest.raises(ValueError, match="start"):
+        S.apply_rows(X, 100)  # an SRHT block of 100 rows starts at a multiple of 128
+    with pytest.raises(ValueError, match="does not lie within"):
+        S.apply_rows(X, 950)
+    with pytest.raises(ValueError, match="start"):
+        S.apply_rows(X, -1)
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        S.apply_rows(Xn, 0)
+
+
 def test_take_rows_dense_and_sparse():
     X = np.arange(60.0).reshape(20, 3)
     A = da.from_array(X, chunks=(6, 3))

@@ -270,7 +270,7 @@ class _DaskDesign:
     """The passes over a row-chunked Dask array that the in-memory algorithms use (the same
     methods as leverage._Design), each one Dask computation; ``passes`` counts them."""
 
-    def __init__(self, A, nt: int, *, dtype=None, extra_column=None):
+    def __init__(self, A, nt: int, *, dtype=None):
         self.A = _check_rows_array(A, "A")
         self.n, self.d = (int(s) for s in self.A.shape)
         if self.n == 0 or self.d == 0:
