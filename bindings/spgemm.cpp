@@ -20,9 +20,53 @@ using bind::CsrArrays;
 
 namespace {
 
+/// The plain product in one pass (spgemm_onepass) into numpy arrays of the flop count (an
+/// upper bound on nnz(C): virtual memory, only the pages written become resident), shrunk to
+/// nnz(C) afterwards (numpy's resize reallocates in place). Returns None when the bound does
+/// not fit the memory limit or its int32 indices, or cannot be reserved: the caller then
+/// counts exactly first (two passes).
 template <class T, class I>
-py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const SpgemmOptions& o,
-              const py::object& memory_limit) {
+py::object run_onepass(const CsrView<T, I>& A, const CsrView<T, I>& B, const CsrArrays& a,
+                       const SpgemmOptions& o, const py::object& memory_limit) {
+  constexpr std::int64_t i32max = std::numeric_limits<std::int32_t>::max();
+  if (B.n_cols > i32max) return py::none();
+  SpgemmPlan plan;
+  {
+    py::gil_scoped_release release;
+    detail::check_spgemm_shapes<T, I, I, I>(A, B, nullptr);
+    detail::count_row_flops(A, B, resolve_threads(o.n_threads), plan);
+  }
+  if (plan.flops > i32max) return py::none();
+  const double need =
+      static_cast<double>(plan.flops) * (4.0 + sizeof(T)) + static_cast<double>(a.n_rows + 1) * 4.0;
+  const double max_bytes = memory_limit(need).cast<double>();
+  if (max_bytes > 0 && need > max_bytes) return py::none();
+  py::array_t<T> data;
+  py::array_t<std::int32_t> indices, indptr;
+  try {
+    data = py::array_t<T>(static_cast<py::ssize_t>(plan.flops));
+    indices = py::array_t<std::int32_t>(static_cast<py::ssize_t>(plan.flops));
+    indptr = py::array_t<std::int32_t>(static_cast<py::ssize_t>(a.n_rows + 1));
+  } catch (const py::error_already_set& e) {
+    if (!e.matches(PyExc_MemoryError)) throw;
+    return py::none();
+  }
+  T* dp = data.mutable_data();
+  std::int32_t* ip = indices.mutable_data();
+  std::int32_t* pp = indptr.mutable_data();
+  std::int64_t nnz = 0;
+  {
+    py::gil_scoped_release release;
+    nnz = spgemm_onepass<T, I, I, std::int32_t>(A, B, plan, ip, dp, pp, o);
+  }
+  data.resize({static_cast<py::ssize_t>(nnz)}, false);
+  indices.resize({static_cast<py::ssize_t>(nnz)}, false);
+  return py::make_tuple(data, indices, indptr, plan.flops);
+}
+
+template <class T, class I>
+py::object run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const SpgemmOptions& o,
+               const py::object& memory_limit) {
   const auto A = bind::csr_view<T, I>(a.indptr, a.indices, a.data, a.n_rows, a.n_cols);
   const auto B = bind::csr_view<T, I>(b.indptr, b.indices, b.data, b.n_rows, b.n_cols);
   CsrView<T, I> M{};
@@ -33,6 +77,10 @@ py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const 
                       static_cast<const I*>(m->indices.data()), nullptr, m->n_rows, m->n_cols};
   }
   const CsrView<T, I>* Mp = m ? &M : nullptr;
+  if (!m && o.top_k < 0) {
+    py::object c = run_onepass<T, I>(A, B, a, o, memory_limit);
+    if (!c.is_none()) return c;
+  }
   // top-k with small staging: one pass (each row accumulated once), else symbolic + numeric
   const bool staged = o.top_k >= 0 && topk_staging_fits(a.n_rows, b.n_cols, o.top_k);
   TopkStage<T> stage;
@@ -80,9 +128,9 @@ py::tuple run(const CsrArrays& a, const CsrArrays& b, const CsrArrays* m, const 
   return finish(bind::type_tag<std::int32_t>{});
 }
 
-py::tuple spgemm_py(const py::tuple& a_t, const py::tuple& b_t, py::object m_t, bool sort_indices,
-                    int n_threads, std::int64_t top_k, py::object threshold,
-                    const py::object& memory_limit) {
+py::object spgemm_py(const py::tuple& a_t, const py::tuple& b_t, py::object m_t, bool sort_indices,
+                     int n_threads, std::int64_t top_k, py::object threshold,
+                     const py::object& memory_limit) {
   const CsrArrays a = bind::unpack_csr(a_t, "A"), b = bind::unpack_csr(b_t, "B");
   CsrArrays mm{};
   const CsrArrays* m = nullptr;

@@ -274,6 +274,55 @@ def test_memory_error_before_allocating(monkeypatch, rng):
         sparsketch.spgemm(A, A)
 
 
+def test_upper_bound_too_large_falls_back_to_exact_count(monkeypatch, rng):
+    """The one-pass product reserves nnz <= flops entries; when that bound does not fit the
+    memory limit but the exact count does, the two-pass product gives the same bits."""
+    import sys
+    mod = sys.modules["sparsketch.spgemm"]
+    A = _rand(rng, 300, 200, 0.08)
+    B = _rand(rng, 200, 250, 0.08)
+    ref = sparsketch.spgemm(A, B)
+    flops = int(np.diff(B.indptr)[A.indices].sum())
+    assert flops > ref.nnz  # the bound is loose enough to tell the two budgets apart
+    exact = ref.nnz * 12 + (A.shape[0] + 1) * 4
+    calls = []
+
+    def limit(need):
+        calls.append(need)
+        return float(exact)
+    monkeypatch.setattr(mod, "_memory_limit", limit)
+    C = sparsketch.spgemm(A, B)
+    assert calls[0] > exact >= calls[-1]  # asked for the bound first, then the exact size
+    assert np.array_equal(C.indptr, ref.indptr) and np.array_equal(C.indices, ref.indices)
+    assert np.array_equal(C.data, ref.data)
+
+
+def test_one_pass_output_is_shrunk_to_nnz(rng):
+    A = _rand(rng, 500, 400, 0.05)
+    C = sparsketch.spgemm(A, A.T)
+    assert C.data.shape == (C.nnz,) and C.indices.shape == (C.nnz,)
+    assert C.indptr[-1] == C.nnz and C.indices.dtype == np.int32
+    C.check_format(full_check=True)
+    assert abs(C - (A @ A.T)).max() < 1e-12
+
+
+@pytest.mark.parametrize("cls", [sp.csr_array, sp.csr_matrix])
+@pytest.mark.parametrize("sort", [True, False])
+def test_result_container_matches_scipy_constructor(cls, sort, rng):
+    """The result is wrapped by copying a constructed template's attributes (scipy's
+    constructor re-checks the arrays); it must behave as the public constructor's object."""
+    A = cls(_rand(rng, 60, 50, 0.1))
+    B = cls(_rand(rng, 50, 40, 0.1))
+    C = sparsketch.spgemm(A, B, sort_indices=sort)
+    D = cls((C.data.copy(), C.indices.copy(), C.indptr.copy()), shape=C.shape)
+    assert type(C) is type(D) and C.shape == D.shape and C.dtype == D.dtype
+    assert set(vars(D)) <= set(vars(C))
+    assert C.has_sorted_indices == sort and C.has_canonical_format == sort
+    C.check_format(full_check=True)
+    assert abs(C - D).max() == 0 and abs(C - A @ B).max() < 1e-12
+    assert (C.T @ C).shape == (40, 40) and C.copy().nnz == C.nnz
+
+
 def test_docstring_examples_run():
     import doctest
     import sys

@@ -15,9 +15,9 @@ _INT32_MAX = np.iinfo(np.int32).max
 
 
 def _memory_limit(need: float) -> float:
-    """The byte limit for an output of `need` bytes (called by the C++ binding after the
-    symbolic pass): unchecked (0) below 64 MiB, else the available memory (reading
-    /proc/meminfo costs ~20 us)."""
+    """The byte limit for an output of `need` bytes (called by the C++ binding with the one-pass
+    upper bound, then with the exact size after a symbolic pass): unchecked (0) below 64 MiB,
+    else the available memory (reading /proc/meminfo costs ~20 us)."""
     return 0.0 if need < (64 << 20) else _available_bytes()
 
 
@@ -70,14 +70,58 @@ def _csr_tuple(C, vdtype, idtype):
             np.ascontiguousarray(C.data, dtype=vdtype), C.shape[0], C.shape[1])
 
 
+_TEMPLATES: dict = {}
+
+
+def _template(cls):
+    """A small canonical instance of `cls` built by its public constructor, whose attributes a
+    product result copies (`_wrap_csr`); None when that shortcut does not reproduce the public
+    constructor on this SciPy (checked once per class)."""
+    if cls in _TEMPLATES:
+        return _TEMPLATES[cls]
+    tpl = None
+    try:
+        data, indices = np.array([1.0, 2.0]), np.array([0, 2], np.int32)
+        indptr, shape = np.array([0, 1, 2], np.int32), (2, 3)
+        cand = cls((data.copy(), indices.copy(), indptr.copy()), shape=shape)
+        got = _clone(cand, cls, data, indices, indptr, shape)
+        got.check_format(full_check=True)
+        if (type(got) is cls and got.shape == shape and got.nnz == 2 and got.format == "csr"
+                and np.array_equal(got.toarray(), cls((data, indices, indptr), shape=shape).toarray())):
+            tpl = cand
+    except Exception:  # noqa: BLE001 - any surprise: use the public constructor
+        tpl = None
+    _TEMPLATES[cls] = tpl
+    return tpl
+
+
+def _clone(tpl, cls, data, indices, indptr, shape):
+    C = object.__new__(cls)
+    C.__dict__.update(tpl.__dict__)
+    C.data, C.indices, C.indptr, C._shape = data, indices, indptr, shape
+    return C
+
+
+def _wrap_csr(cls, data, indices, indptr, shape, sorted_):
+    """CSR container of class `cls` around the product's arrays. SciPy's constructor re-checks
+    arrays that spgemm has just built (~25 us, the whole cost of a small product); this copies
+    the attributes of a constructed template instead, when that was verified to reproduce the
+    constructor (`_template`)."""
+    tpl = _template(cls)
+    if tpl is None:
+        C = cls((data, indices, indptr), shape=shape)
+    else:
+        C = _clone(tpl, cls, data, indices, indptr, (int(shape[0]), int(shape[1])))
+    C.has_sorted_indices = bool(sorted_)
+    C.has_canonical_format = bool(sorted_)
+    return C
+
+
 def _same_kind(A, data, indices, indptr, shape, sorted_):
     """The product as the scipy.sparse kind of A (format and matrix/array class)."""
     import scipy.sparse as sp
-    is_matrix = isinstance(A, sp.spmatrix)
-    C = (sp.csr_matrix if is_matrix else sp.csr_array)((data, indices, indptr), shape=shape)
-    C.has_sorted_indices = bool(sorted_)
-    if sorted_:
-        C.has_canonical_format = True
+    C = _wrap_csr(sp.csr_matrix if isinstance(A, sp.spmatrix) else sp.csr_array, data, indices,
+                  indptr, shape, sorted_)
     fmt = A.format
     return C if fmt == "csr" else C.asformat(fmt)
 
@@ -135,17 +179,21 @@ def spgemm(A, B, *, mask=None, sort_indices=True, n_threads=None):
     ValueError
         incompatible shapes, malformed CSR structure (out-of-range indices, bad indptr).
     MemoryError
-        the product would not fit in the available memory (raised after counting its nonzeros,
-        before allocating it).
+        the product would not fit in the available memory (raised after counting its nonzeros
+        exactly, before allocating it).
 
     Notes
     -----
-    Two passes over A and B: a symbolic pass counts each row's flops and output size (exact),
-    then the numeric pass accumulates each row again - in an open-addressing hash table sized
-    to twice the row's flop count, or a dense array when the row's flops reach n / 8 - and
-    writes it straight into the final CSR arrays. Extra memory beyond C: O(m) counts and one
-    O(n) accumulator per thread; the intermediate products are never stored (SMASH; Nagasaka
-    et al., ICPP workshops 2018).
+    Each row of C is accumulated - in an open-addressing hash table sized to twice the row's
+    flop count, or a dense array when the row's flops reach n / 8 - and written straight into
+    the final CSR arrays. Plain products take one pass: C's arrays are reserved for the flop
+    count, an upper bound on nnz(C) that costs only virtual memory (the pages past the real
+    nnz are never touched), rows are written in order (chunks that finish out of order are
+    copied into place) and the arrays are shrunk to nnz(C) in place. When that bound does not
+    fit in the available memory, and for masked products, a symbolic pass first counts each
+    row's output exactly (two passes). Extra memory beyond C: O(m) counts, one O(n)
+    accumulator per thread and bounded chunk buffers; the intermediate products are never
+    stored (SMASH; Nagasaka et al., ICPP workshops 2018).
 
     Examples
     --------

@@ -106,6 +106,58 @@ int main() {
       CHECK(i1 == i2 && v1 == v2);
     }
   }
+  // the one-pass product equals the two-pass one bitwise (values, indices, row pointers) for
+  // any thread count, sorted or not, with a heavy row (chunks finish out of order and wait to
+  // be placed) and with no staging allowed (threads wait for their turn)
+  {
+    Csr P = random_csr(g, 3000, 400, 0.03);
+    const Csr Q = random_csr(g, 400, 600, 0.05);
+    for (std::int64_t i = 10; i < 12; ++i) {  // rows 10 and 11 of P become dense
+      Csr R{P.rows, P.cols, {0}, {}, {}};
+      for (std::int64_t r = 0; r < P.rows; ++r) {
+        if (r == i) {
+          for (std::int32_t j = 0; j < 400; ++j) {
+            R.indices.push_back(j);
+            R.values.push_back(0.5 + j * 1e-3);
+          }
+        } else {
+          for (std::int32_t p = P.indptr[r]; p < P.indptr[r + 1]; ++p) {
+            R.indices.push_back(P.indices[p]);
+            R.values.push_back(P.values[p]);
+          }
+        }
+        R.indptr.push_back(static_cast<std::int32_t>(R.indices.size()));
+      }
+      P = R;
+    }
+    for (bool sorted : {true, false}) {
+      SpgemmOptions o;
+      o.sort_indices = sorted;
+      const SpgemmPlan p2 = spgemm_symbolic<double, std::int32_t, std::int32_t, std::int32_t>(
+          P.view(), Q.view(), nullptr, o);
+      std::vector<std::int32_t> i2(static_cast<std::size_t>(p2.nnz));
+      std::vector<double> v2(static_cast<std::size_t>(p2.nnz));
+      spgemm_numeric<double, std::int32_t, std::int32_t, std::int32_t, std::int32_t>(
+          P.view(), Q.view(), nullptr, p2, i2.data(), v2.data(), o);
+      for (int nt : {1, 2, 3, 5}) {
+        for (std::int64_t staged : {std::int64_t{64} << 20, std::int64_t{0}}) {
+          o.n_threads = nt;
+          SpgemmPlan f;
+          detail::count_row_flops(P.view(), Q.view(), nt, f);
+          CHECK(f.flops > 16384 * 8);  // several chunks
+          std::vector<std::int32_t> i1(static_cast<std::size_t>(f.flops)), ptr(3001);
+          std::vector<double> v1(static_cast<std::size_t>(f.flops));
+          const std::int64_t nnz = spgemm_onepass<double, std::int32_t, std::int32_t, std::int32_t>(
+              P.view(), Q.view(), f, i1.data(), v1.data(), ptr.data(), o, staged);
+          CHECK(nnz == p2.nnz);
+          i1.resize(static_cast<std::size_t>(nnz));
+          v1.resize(static_cast<std::size_t>(nnz));
+          CHECK(i1 == i2 && v1 == v2);
+          for (std::size_t r = 0; r < ptr.size(); ++r) CHECK(ptr[r] == p2.indptr[r]);
+        }
+      }
+    }
+  }
   CHECK(topk_staging_fits(1000, 50, 10) && !topk_staging_fits(std::int64_t{1} << 30, 1000, 100));
   CHECK_THROWS(spgemm(A.view(), A.view()), value_error);
   TEST_MAIN_END()
