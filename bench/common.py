@@ -10,6 +10,43 @@ import time
 import numpy as np
 
 
+def interleaved_times(items, *, rounds: int = 3, block: int = 3, max_inner: int | None = None,
+                      target_sample: float = 0.01, quick_call: float = 0.2,
+                      round_time: float = 0.03) -> dict:
+    """Median seconds per call of each (name, fn, setup) in items, sampled in rounds: each
+    round runs every fn in turn (setup() untimed first), so a slow phase of a shared machine
+    hits every implementation alike and the ratios stay fair. Per round and fn: one untimed
+    call when a call is quicker than quick_call (it absorbs threads another library left
+    spinning), then `block` samples of k calls, or more for very quick calls (up to 100 or
+    ~round_time; a sample lasts ~target_sample, k at most max_inner); slower fns take one
+    sample per round."""
+    plans = []
+    for name, fn, setup in items:
+        if setup:
+            setup()
+        t0 = time.perf_counter()
+        fn()
+        once = max(time.perf_counter() - t0, 1e-7)
+        k = max(1, int(target_sample / once))
+        if max_inner is not None:
+            k = max(1, min(k, max_inner))
+        # quick calls: more samples per round (about round_time of them), at least `block`
+        per_round = max(block, min(100, int(round_time / (k * once)))) if once < quick_call else 1
+        plans.append((name, fn, setup, k, once < quick_call, per_round, []))
+    for _ in range(rounds):
+        for name, fn, setup, k, quick, per_round, samples in plans:
+            if setup:
+                setup()
+            if quick:
+                fn()
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                for _ in range(k):
+                    fn()
+                samples.append((time.perf_counter() - t0) / k)
+    return {p[0]: float(np.median(p[6])) for p in plans}
+
+
 def median_time(fn, *, setup=None, min_samples: int = 5, min_total: float = 0.2,
                 max_inner: int | None = None, target_sample: float = 0.01) -> float:
     """Median seconds per call of fn(): one warm-up, then >= min_samples samples of k calls

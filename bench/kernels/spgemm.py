@@ -9,6 +9,9 @@ dropped as stop words; rows normalized), also as a top-10 product. R-MAT stops a
 edge factor 8: the scale-16, edge-factor-16 square (163M nonzeros) ran this 23 GiB machine out
 of memory with the reference and a peer's output held together.
 
+Timing: the implementations of a point are sampled in 3 rounds, each running every one in
+turn (an untimed call, then 3 samples; 1 sample for calls over 0.2 s; medians;
+`common.interleaved_times`), so the slow phases of this shared VM hit all alike.
 Peers, same inputs, same process: SciPy ``A @ B`` (single-threaded, unsorted output; also timed
 with the ``sort_indices()`` a user needs afterwards), python-graphblas ``mxm`` (SuiteSparse:
 GraphBLAS), ``sparse_dot_mkl.dot_product_mkl`` (MKL; ``reorder_output=True`` for sorted output, also
@@ -117,6 +120,9 @@ def _flops(A, B):
 
 
 def _mkl():
+    # MKL's OpenMP threads spin for 200 ms after each call by default; the round-robin timing
+    # would charge that to whatever runs next on this 2-core machine
+    os.environ.setdefault("KMP_BLOCKTIME", "0")
     if "MKL_RT" not in os.environ:
         hits = glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*"))
         if hits:
@@ -168,6 +174,7 @@ def _check(C, ref):
 
 def run_point(point, threads, median_time):
     import scipy.sparse as sp
+    from common import interleaved_times
 
     import sparsketch
     res = {"point": point, "times": {}, "accuracy": {}, "notes": [], "info": {}}
@@ -205,8 +212,13 @@ def run_point(point, threads, median_time):
             return out
         return run
 
-    def timed(fn, name):
-        res["times"][name] = median_time(fn, min_samples=3, min_total=0.5, max_inner=1)
+    queue = []  # (name, fn, setup): timed together, round-robin, at the end
+
+    def timed(fn, name, setup=None):
+        queue.append((name, fn, setup))
+
+    def run_queue():
+        res["times"].update(interleaved_times(queue, rounds=3, block=3, max_inner=1))
 
     if kind == "topk":
         k = point["k"]
@@ -228,6 +240,7 @@ def run_point(point, threads, median_time):
             res["accuracy"]["sparse_dot_topn"] = float(np.max(np.abs(a - b))) if a.size == b.size else float("nan")
         except ImportError:
             res["notes"].append("sparse_dot_topn not installed")
+        run_queue()
         res["info"]["peak_extra"] = _peak_extra(
             lambda: sparsketch.spgemm_topk(*pairs[0], k, n_threads=threads), ref.nnz * 12)
         return res
@@ -263,8 +276,8 @@ def run_point(point, threads, median_time):
                 out.wait()
             return out
         for t in sorted({1, threads}):
-            gb.ss.config["nthreads"] = t
-            timed(gb_run, f"graphblas ({t}t)")
+            timed(gb_run, f"graphblas ({t}t)",
+                  lambda t=t: gb.ss.config.__setitem__("nthreads", t))
         res["accuracy"]["graphblas"] = _check(gb.io.to_scipy_sparse(gb_run()), ref)
     except ImportError:
         res["notes"].append("python-graphblas not installed")
@@ -278,12 +291,13 @@ def run_point(point, threads, median_time):
                 out = mkl.dot_product_mkl(a, b, reorder_output=reorder)
             return out
         for t in sorted({1, threads}):
-            mkl.mkl_set_num_threads(t)
-            timed(mkl_run, f"mkl ({t}t)")
-            timed(lambda: mkl_run(False), f"mkl unsorted ({t}t)")
+            timed(mkl_run, f"mkl ({t}t)", lambda t=t: mkl.mkl_set_num_threads(t))
+            timed(lambda: mkl_run(False), f"mkl unsorted ({t}t)",
+                  lambda t=t: mkl.mkl_set_num_threads(t))
         res["accuracy"]["mkl"] = _check(mkl_run(), ref)
     else:
         res["notes"].append("sparse_dot_mkl / MKL runtime not available")
+    run_queue()
     return res
 
 

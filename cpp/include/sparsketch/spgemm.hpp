@@ -705,10 +705,12 @@ struct ChunkBuffer {
 /// shrinks them). plan holds count_row_flops's result (row_flops, flops). Writes C's row
 /// pointers to indptr (m + 1 entries) and returns nnz(C).
 ///
-/// Rows are cut into chunks of about kOnepassChunkFlops flops, handed out in order. A chunk
-/// whose predecessors are all placed writes straight into C at the current end; any other
-/// chunk writes to its thread's buffer and is copied into place (by whichever thread places
-/// its predecessor) as soon as every earlier chunk is. Every row is accumulated once, by one
+/// Rows are cut into chunks of about kOnepassChunkFlops flops, handed out in order. A chunk's
+/// offset in C is known once every earlier chunk has finished (offsets are assigned in chunk
+/// order, under a lock). A chunk whose offset is known when it starts writes straight into C;
+/// any other writes to its thread's buffer and is copied (outside the lock) to its offset by
+/// the thread that finishes it or, if an earlier chunk is still running then, by the thread
+/// that finishes that one. Buffers are pooled. Every row is accumulated once, by one
 /// thread, exactly as in spgemm_numeric: the result is bitwise that of the two-pass product
 /// for any thread count. Extra memory: the per-thread accumulators and buffers (one chunk
 /// each) plus finished chunks waiting for a slow predecessor, at most max_staged_bytes
@@ -731,31 +733,21 @@ std::int64_t spgemm_onepass(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
   const auto bounds = detail::balanced_chunks(plan.row_flops, chunks);
   const auto n_chunks = static_cast<std::int64_t>(bounds.size()) - 1;
 
+  using Buffer = detail::ChunkBuffer<T, IC>;
   std::mutex mu;
-  std::int64_t placed = 0;  ///< chunks in place (guarded by mu)
-  std::int64_t end = 0;     ///< entries in place (guarded by mu)
-  std::vector<std::unique_ptr<detail::ChunkBuffer<T, IC>>> waiting(
-      static_cast<std::size_t>(n_chunks));  ///< finished, not placed (guarded by mu)
+  std::int64_t placed = 0;  ///< chunks whose offset in C is assigned (guarded by mu)
+  std::int64_t end = 0;     ///< offset after the last of them (guarded by mu)
+  std::vector<std::unique_ptr<Buffer>> waiting(
+      static_cast<std::size_t>(n_chunks));    ///< finished, offset unknown (guarded by mu)
+  std::vector<std::unique_ptr<Buffer>> pool;  ///< spare buffers (guarded by mu)
   std::atomic<std::int64_t> placed_now{0}, staged_bytes{0}, next{0};
   constexpr std::int64_t entry_bytes = sizeof(IC) + sizeof(T);
-  // places the waiting chunks that have become next in line (mu held)
-  const auto drain = [&] {
-    while (placed < n_chunks && waiting[static_cast<std::size_t>(placed)]) {
-      auto& b = *waiting[static_cast<std::size_t>(placed)];
-      std::copy(b.idx.get(), b.idx.get() + b.len, indices + end);
-      std::copy(b.val.get(), b.val.get() + b.len, values + end);
-      end += b.len;
-      staged_bytes.fetch_sub(b.len * entry_bytes, std::memory_order_relaxed);
-      waiting[static_cast<std::size_t>(placed)].reset();
-      ++placed;
-    }
-    placed_now.store(placed, std::memory_order_release);
-  };
   ExceptionCapture ex;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     detail::RowWork<T> work(n);
-    auto buf = std::make_unique<detail::ChunkBuffer<T, IC>>();
+    auto buf = std::make_unique<Buffer>();
+    std::vector<std::pair<std::unique_ptr<Buffer>, std::int64_t>> to_copy;  // (chunk, offset)
     for (;;) {
       const std::int64_t c = next.fetch_add(1, std::memory_order_relaxed);
       if (c >= n_chunks || ex.failed()) break;
@@ -769,7 +761,7 @@ std::int64_t spgemm_onepass(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
         std::int64_t base;
         {
           std::lock_guard<std::mutex> lock(mu);
-          direct = placed == c;
+          direct = placed == c;  // every earlier chunk sized: this one's offset is known
           base = end;
         }
         IC* ci = indices + base;
@@ -793,22 +785,48 @@ std::int64_t spgemm_onepass(const CsrView<T, IA>& A, const CsrView<T, IB>& B,
           indptr[i + 1] = static_cast<IC>(cnt);  // row counts; prefix sums at the end
           e += cnt;
         }
-        std::lock_guard<std::mutex> lock(mu);
-        if (direct) {
-          end = base + e;
-        } else if (placed == c) {
-          std::copy(ci, ci + e, indices + end);
-          std::copy(cv, cv + e, values + end);
+        buf->len = e;
+        std::int64_t own_offset = -1;
+        {
+          // offsets are assigned in chunk order under the lock; the copies happen outside it
+          std::lock_guard<std::mutex> lock(mu);
+          if (placed != c) {  // an earlier chunk is still running: wait for it
+            staged_bytes.fetch_add(e * entry_bytes, std::memory_order_relaxed);
+            waiting[static_cast<std::size_t>(c)] = std::move(buf);
+            if (!pool.empty()) {
+              buf = std::move(pool.back());
+              pool.pop_back();
+            } else {
+              buf = std::make_unique<Buffer>();
+            }
+            return;
+          }
+          own_offset = direct ? -1 : end;
           end += e;
-        } else {
-          buf->len = e;
-          staged_bytes.fetch_add(e * entry_bytes, std::memory_order_relaxed);
-          waiting[static_cast<std::size_t>(c)] = std::move(buf);
-          buf = std::make_unique<detail::ChunkBuffer<T, IC>>();
-          return;
+          ++placed;
+          while (placed < n_chunks && waiting[static_cast<std::size_t>(placed)]) {
+            auto& w = waiting[static_cast<std::size_t>(placed)];
+            to_copy.emplace_back(std::move(w), end);
+            end += to_copy.back().first->len;
+            ++placed;
+          }
+          placed_now.store(placed, std::memory_order_release);
         }
-        placed = c + 1;
-        drain();
+        if (own_offset >= 0) {
+          std::copy(ci, ci + e, indices + own_offset);
+          std::copy(cv, cv + e, values + own_offset);
+        }
+        for (auto& pr : to_copy) {
+          const Buffer& w = *pr.first;
+          std::copy(w.idx.get(), w.idx.get() + w.len, indices + pr.second);
+          std::copy(w.val.get(), w.val.get() + w.len, values + pr.second);
+          staged_bytes.fetch_sub(w.len * entry_bytes, std::memory_order_relaxed);
+        }
+        if (!to_copy.empty()) {
+          std::lock_guard<std::mutex> lock(mu);
+          for (auto& pr : to_copy) pool.push_back(std::move(pr.first));
+        }
+        to_copy.clear();
       });
     }
   }
