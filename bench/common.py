@@ -10,6 +10,20 @@ import time
 import numpy as np
 
 
+def _warm_up(fn, setup, target_sample, max_inner):
+    """One untimed-for-the-result call of fn (after setup()): its time, and the calls per
+    sample k so that a sample lasts ~target_sample (at most max_inner)."""
+    if setup:
+        setup()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    k = max(1, int(target_sample / once))
+    if max_inner is not None:
+        k = max(1, min(k, max_inner))
+    return once, k
+
+
 def interleaved_times(items, *, rounds: int = 3, block: int = 3, max_inner: int | None = None,
                       target_sample: float = 0.01, quick_call: float = 0.2,
                       round_time: float = 0.03) -> dict:
@@ -22,14 +36,7 @@ def interleaved_times(items, *, rounds: int = 3, block: int = 3, max_inner: int 
     sample per round."""
     plans = []
     for name, fn, setup in items:
-        if setup:
-            setup()
-        t0 = time.perf_counter()
-        fn()
-        once = max(time.perf_counter() - t0, 1e-7)
-        k = max(1, int(target_sample / once))
-        if max_inner is not None:
-            k = max(1, min(k, max_inner))
+        once, k = _warm_up(fn, setup, target_sample, max_inner)
         # quick calls: more samples per round (about round_time of them), at least `block`
         per_round = max(block, min(100, int(round_time / (k * once)))) if once < quick_call else 1
         plans.append((name, fn, setup, k, once < quick_call, per_round, []))
@@ -52,14 +59,7 @@ def median_time(fn, *, setup=None, min_samples: int = 5, min_total: float = 0.2,
     """Median seconds per call of fn(): one warm-up, then >= min_samples samples of k calls
     each (k chosen so a sample lasts ~target_sample, at most max_inner), sampling until
     min_total seconds have been spent. setup() (untimed) runs before every sample."""
-    if setup:
-        setup()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    k = max(1, int(target_sample / once))
-    if max_inner is not None:
-        k = max(1, min(k, max_inner))
+    _, k = _warm_up(fn, setup, target_sample, max_inner)
     samples = []
     spent = 0.0
     while len(samples) < min_samples or (spent < min_total and len(samples) < 200):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import glob
 import os
 import sys
-import time
 
 import numpy as np
 
