@@ -42,6 +42,26 @@ std::vector<double> dense(const CsrView<double, std::int64_t>& c) {
   return d;
 }
 
+/// The two-pass product (symbolic + numeric) with output indices of type IC.
+template <class IC>
+struct TwoPass {
+  SpgemmPlan plan;
+  std::vector<IC> idx;
+  std::vector<double> val;
+};
+
+template <class IC>
+TwoPass<IC> two_pass(const Csr& a, const Csr& b, const SpgemmOptions& o) {
+  TwoPass<IC> r;
+  r.plan = spgemm_symbolic<double, std::int32_t, std::int32_t, std::int32_t>(a.view(), b.view(),
+                                                                             nullptr, o);
+  r.idx.resize(static_cast<std::size_t>(r.plan.nnz));
+  r.val.resize(static_cast<std::size_t>(r.plan.nnz));
+  spgemm_numeric<double, std::int32_t, std::int32_t, std::int32_t, IC>(
+      a.view(), b.view(), nullptr, r.plan, r.idx.data(), r.val.data(), o);
+  return r;
+}
+
 }  // namespace
 
 int main() {
@@ -67,12 +87,9 @@ int main() {
   // top-1 per row: the largest value of each reference row
   SpgemmOptions top;
   top.top_k = 1;
-  const SpgemmPlan plan = spgemm_symbolic<double, std::int32_t, std::int32_t, std::int32_t>(
-      A.view(), B.view(), nullptr, top);
-  std::vector<std::int64_t> idx(static_cast<std::size_t>(plan.nnz));
-  std::vector<double> val(static_cast<std::size_t>(plan.nnz));
-  spgemm_numeric<double, std::int32_t, std::int32_t, std::int32_t, std::int64_t>(
-      A.view(), B.view(), nullptr, plan, idx.data(), val.data(), top);
+  const auto top1 = two_pass<std::int64_t>(A, B, top);
+  const SpgemmPlan& plan = top1.plan;
+  const std::vector<double>& val = top1.val;
   for (std::int64_t i = 0; i < 40; ++i) {
     const std::int64_t len = plan.indptr[i + 1] - plan.indptr[i];
     CHECK(len <= 1);
@@ -91,12 +108,10 @@ int main() {
       tk.top_k = k;
       tk.use_threshold = thr;
       tk.threshold = 0.0;
-      const SpgemmPlan p2 = spgemm_symbolic<double, std::int32_t, std::int32_t, std::int32_t>(
-          A.view(), B.view(), nullptr, tk);
-      std::vector<std::int64_t> i2(static_cast<std::size_t>(p2.nnz));
-      std::vector<double> v2(static_cast<std::size_t>(p2.nnz));
-      spgemm_numeric<double, std::int32_t, std::int32_t, std::int32_t, std::int64_t>(
-          A.view(), B.view(), nullptr, p2, i2.data(), v2.data(), tk);
+      const auto ref2 = two_pass<std::int64_t>(A, B, tk);
+      const SpgemmPlan& p2 = ref2.plan;
+      const std::vector<std::int64_t>& i2 = ref2.idx;
+      const std::vector<double>& v2 = ref2.val;
       const auto st = spgemm_topk_stage<double, std::int32_t, std::int32_t, std::int32_t>(
           A.view(), B.view(), nullptr, tk);
       CHECK(st.plan.nnz == p2.nnz && st.plan.indptr == p2.indptr);
@@ -133,12 +148,10 @@ int main() {
     for (bool sorted : {true, false}) {
       SpgemmOptions o;
       o.sort_indices = sorted;
-      const SpgemmPlan p2 = spgemm_symbolic<double, std::int32_t, std::int32_t, std::int32_t>(
-          P.view(), Q.view(), nullptr, o);
-      std::vector<std::int32_t> i2(static_cast<std::size_t>(p2.nnz));
-      std::vector<double> v2(static_cast<std::size_t>(p2.nnz));
-      spgemm_numeric<double, std::int32_t, std::int32_t, std::int32_t, std::int32_t>(
-          P.view(), Q.view(), nullptr, p2, i2.data(), v2.data(), o);
+      const auto ref2 = two_pass<std::int32_t>(P, Q, o);
+      const SpgemmPlan& p2 = ref2.plan;
+      const std::vector<std::int32_t>& i2 = ref2.idx;
+      const std::vector<double>& v2 = ref2.val;
       for (int nt : {1, 2, 3, 5}) {
         for (std::int64_t staged : {std::int64_t{64} << 20, std::int64_t{0}}) {
           o.n_threads = nt;
