@@ -12,14 +12,17 @@
 /// design; Li, Bradley, Ramchandran, "SPRIGHT: a fast and robust framework for sparse
 /// Walsh-Hadamard transform", arXiv 1508.06336, for the noise-robust one):
 ///
-/// - C groups. Group g has a random invertible T_g over F_2 (n x n) and reads, for each of its
+/// - C groups. Group g has an invertible T_g over F_2 (n x n) and reads, for each of its
 ///   P offsets d (n-bit words), the B = 2^b samples u[l] = x[T_g^T (l ^ d)], l < B (l in the low
-///   b bits). The scaled B-point WHT of u is
+///   b bits). Rows 0..b-1 of T_g (the hash) are uniformly random, so two given indices share a
+///   bin with probability 2^-b whatever the support's structure; rows b..n-1 are the unit rows
+///   of the columns that are not pivots of the hash rows, which makes T_g invertible. The
+///   scaled B-point WHT of u is
 ///       U[j] = (1/B) sum_l u[l] (-1)^popcount(j & l) = sum_{k : low_b(T_g k) = j} X[k] (-1)^<T_g
 ///       k, d>,
 ///   so bin j of group g sums the coefficients whose re-indexed k' = T_g k hashes to j, each
-///   with the sign of <k', d>. The random T_g makes structured supports (low Hamming weight,
-///   shared prefixes) hash like random ones.
+///   with the sign of <k', d>. The random hash rows make structured supports (low Hamming
+///   weight, shared prefixes) hash like random ones.
 /// - A bin holding a single coefficient (singleton) gives k' bit by bit: for offsets d and
 ///   d ^ e_i, the ratio of the two observations is (-1)^(k'_i). The low b bits of k' are j.
 /// - Noiseless design: offsets 0 and e_i for the n - b unhashed bits (P = n - b + 1).
@@ -45,6 +48,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -113,7 +117,12 @@ struct Bits {
     b.set(i);
     return b;
   }
-  friend bool operator==(const Bits& a, const Bits& b) { return a.w == b.w; }
+  friend bool operator==(const Bits& a, const Bits& b) {
+    Word d = 0;
+    for (int i = 0; i < W; ++i)
+      d |= a.w[static_cast<std::size_t>(i)] ^ b.w[static_cast<std::size_t>(i)];
+    return d == 0;
+  }
   friend bool operator<(const Bits& a, const Bits& b) {  // as integers: high word first
     for (int i = W - 1; i >= 0; --i)
       if (a.w[static_cast<std::size_t>(i)] != b.w[static_cast<std::size_t>(i)])
@@ -139,6 +148,14 @@ struct BitMatrix {
   explicit BitMatrix(int n_ = 0) : n(n_), col(static_cast<std::size_t>(n_)) {}
   Bits<W> apply(const Bits<W>& x) const {  // A x
     Bits<W> y;
+    if constexpr (W == 1) {  // branch-free: the bits of x are random, a branch mispredicts
+      const Word v = x.w[0];
+      Word acc = 0;
+      for (int i = 0; i < n; ++i)
+        acc ^= col[static_cast<std::size_t>(i)].w[0] & (Word{0} - ((v >> i) & 1u));
+      y.w[0] = acc;
+      return y;
+    }
     for (int q = 0; q < W; ++q) {
       Word v = x.w[static_cast<std::size_t>(q)];
       while (v) {
@@ -148,53 +165,7 @@ struct BitMatrix {
     }
     return y;
   }
-  BitMatrix transpose() const {
-    BitMatrix t(n);
-    for (int j = 0; j < n; ++j) {  // branch-free bit moves (random bits mispredict)
-      const Bits<W>& cj = col[static_cast<std::size_t>(j)];
-      for (int i = 0; i < n; ++i)
-        t.col[static_cast<std::size_t>(i)].w[static_cast<std::size_t>(j >> 6)] |=
-            ((cj.w[static_cast<std::size_t>(i >> 6)] >> (i & 63)) & 1u) << (j & 63);
-    }
-    return t;
-  }
 };
-
-/// Inverse by Gauss-Jordan elimination with column operations: the operations that reduce A to
-/// the identity, applied to the identity, give A^-1 (columns are XORed whole, so no transposes;
-/// O(n^2 W) word operations). False if A is singular.
-template <int W>
-bool invert(const BitMatrix<W>& A, BitMatrix<W>& inv) {
-  const int n = A.n;
-  BitMatrix<W> a = A;
-  inv = BitMatrix<W>(n);
-  for (int i = 0; i < n; ++i) inv.col[static_cast<std::size_t>(i)] = Bits<W>::unit(i);
-  for (int r = 0; r < n; ++r) {  // make row r of a equal to e_r^T
-    int piv = -1;
-    for (int c = r; c < n; ++c)
-      if (a.col[static_cast<std::size_t>(c)].test(r)) {
-        piv = c;
-        break;
-      }
-    if (piv < 0) return false;
-    std::swap(a.col[static_cast<std::size_t>(r)], a.col[static_cast<std::size_t>(piv)]);
-    std::swap(inv.col[static_cast<std::size_t>(r)], inv.col[static_cast<std::size_t>(piv)]);
-    const Bits<W> ar = a.col[static_cast<std::size_t>(r)],
-                  ir = inv.col[static_cast<std::size_t>(r)];
-    const int wr = r >> 6, sr = r & 63;
-    for (int c = 0; c < n; ++c) {  // branch-free: the bits are random, a branch mispredicts
-      Bits<W>& ac = a.col[static_cast<std::size_t>(c)];
-      const Word hit = (ac.w[static_cast<std::size_t>(wr)] >> sr) & static_cast<Word>(c != r);
-      const Word mask = Word{0} - hit;
-      Bits<W>& ic = inv.col[static_cast<std::size_t>(c)];
-      for (int q = 0; q < W; ++q) {
-        ac.w[static_cast<std::size_t>(q)] ^= ar.w[static_cast<std::size_t>(q)] & mask;
-        ic.w[static_cast<std::size_t>(q)] ^= ir.w[static_cast<std::size_t>(q)] & mask;
-      }
-    }
-  }
-  return true;
-}
 
 /// Counter layout of stream sparse_wht: attempt a, group g, item q -> a*2^40 + g*2^32 + q.
 /// Items: the matrix draws take q = draw * 64 W^2 + j W + word (< 2^20); offsets q >= 2^20.
@@ -216,30 +187,86 @@ Bits<W> swht_bits(const CounterRng& rng, int attempt, int g, std::uint64_t q0, i
   return x;
 }
 
-/// A uniformly random invertible n x n matrix and its inverse (rejection: a random matrix over
-/// F_2 is invertible with probability > 0.288, so about 3.5 draws on average).
-template <int W>
-void random_invertible(const CounterRng& rng, int attempt, int g, int n, BitMatrix<W>& A,
-                       BitMatrix<W>& inv) {
-  const std::uint64_t per_draw = 64u * W * W;
-  A = BitMatrix<W>(n);
-  for (std::uint64_t draw = 0;; ++draw) {
-    if ((draw + 1) * per_draw > (std::uint64_t{1} << 20))  // probability < 0.712^64 = 4e-10
-      throw std::runtime_error("sparse_wht: no invertible re-indexing drawn; change the seed");
-    for (int j = 0; j < n; ++j)
-      A.col[static_cast<std::size_t>(j)] =
-          swht_bits<W>(rng, attempt, g, draw * per_draw + static_cast<std::uint64_t>(j) * W, n);
-    if (invert(A, inv)) return;
-  }
-}
-
 /// One group of one attempt: the spectral re-indexing T (k' = T k), its inverse, the sampling
 /// map G = T^T (t = G t'), and the offsets d_p (in k' coordinates).
 template <int W>
 struct SwhtGroup {
   BitMatrix<W> T, Tinv, G;
   std::vector<Bits<W>> offsets;
+  std::vector<Bits<W>> gd;  ///< G d_p: <T k, d_p> = <k, G d_p> (the signs of a known k)
 };
+
+/// The re-indexing of group g: rows 0..b-1 of T are uniformly random n-bit rows H_r (redrawn
+/// while rank deficient, probability < 2^(b - n + 1)); rows b..n-1 are the unit rows e_c of the
+/// columns c that are not pivots of H, ascending. Gauss-Jordan elimination on the rows gives
+/// R = E H with R the identity on the pivot columns p_r, so T k = k' solves as k_c = k'_(b+q)
+/// for the q-th non-pivot column c and k_(p_r) = (E k'_low)_r ^ <R_r, k> over the non-pivot
+/// columns: T, T^-1 and G = T^T are built in O(n b W) word operations.
+template <int W>
+void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, SwhtGroup<W>& grp) {
+  const std::uint64_t per_draw = 64u * W * W;  // items draw * per_draw + r W + word, r < b
+  const auto ub = static_cast<std::size_t>(b);
+  std::vector<Bits<W>> H(ub), R(ub);
+  std::vector<Word> E(ub);  // row r of E: bit j = coefficient of H_j (b <= 40)
+  std::vector<int> piv(ub);
+  for (std::uint64_t draw = 0;; ++draw) {
+    if ((draw + 1) * per_draw > (std::uint64_t{1} << 20))  // probability < 2^(-19 (b - n + 1))
+      throw std::runtime_error("sparse_wht: no full-rank hash drawn; change the seed");
+    for (std::size_t r = 0; r < ub; ++r) {
+      H[r] = swht_bits<W>(rng, attempt, g, draw * per_draw + r * W, n);
+      R[r] = H[r];
+      E[r] = Word{1} << r;
+    }
+    bool full_rank = true;
+    for (std::size_t r = 0; r < ub && full_rank; ++r) {
+      int p = -1;  // lowest set bit of R_r: earlier pivots are already eliminated from it
+      for (int q = 0; q < W && p < 0; ++q)
+        if (R[r].w[static_cast<std::size_t>(q)])
+          p = 64 * q + __builtin_ctzll(R[r].w[static_cast<std::size_t>(q)]);
+      if (p < 0) {
+        full_rank = false;
+        break;
+      }
+      piv[r] = p;
+      const Bits<W> rr = R[r];
+      const Word er = E[r];
+      for (std::size_t s = 0; s < ub; ++s) {  // branch-free: the bits are random
+        const Word mask = Word{0} - (static_cast<Word>(R[s].test(p)) & static_cast<Word>(s != r));
+        for (int q = 0; q < W; ++q)
+          R[s].w[static_cast<std::size_t>(q)] ^= rr.w[static_cast<std::size_t>(q)] & mask;
+        E[s] ^= er & mask;
+      }
+    }
+    if (full_rank) break;
+  }
+  std::vector<int> row_of(static_cast<std::size_t>(n), -1);  // column -> row of T holding e_c
+  for (std::size_t r = 0; r < ub; ++r) row_of[static_cast<std::size_t>(piv[r])] = -2;
+  grp.T = BitMatrix<W>(n);
+  grp.Tinv = BitMatrix<W>(n);
+  grp.G = BitMatrix<W>(n);
+  for (std::size_t r = 0; r < ub; ++r) {
+    grp.G.col[r] = H[r];
+    for (std::size_t j = 0; j < ub; ++j)  // T^-1 e_j, j < b: k_(p_r) = E_rj
+      grp.Tinv.col[j].w[static_cast<std::size_t>(piv[r] >> 6)] |= ((E[r] >> j) & 1u)
+                                                                  << (piv[r] & 63);
+  }
+  int q = b;
+  for (int c = 0; c < n; ++c) {
+    const auto uc = static_cast<std::size_t>(c);
+    Bits<W>& tc = grp.T.col[uc];  // column c of T: H_rc in rows r < b
+    for (std::size_t r = 0; r < ub; ++r) tc.w[0] |= static_cast<Word>(H[r].test(c)) << r;
+    if (row_of[uc] == -2) continue;
+    row_of[uc] = q;
+    tc.set(q);
+    grp.G.col[static_cast<std::size_t>(q)] = Bits<W>::unit(c);
+    Bits<W>& ic = grp.Tinv.col[static_cast<std::size_t>(q)];  // T^-1 e_q: e_c + R_rc e_(p_r)
+    ic.set(c);
+    for (std::size_t r = 0; r < ub; ++r)
+      ic.w[static_cast<std::size_t>(piv[r] >> 6)] |= static_cast<Word>(R[r].test(c))
+                                                     << (piv[r] & 63);
+    ++q;
+  }
+}
 
 /// Offsets of a group. Noiseless: 0, e_b, ..., e_{n-1}. Robust: chains r < R of
 /// [d_r, d_r ^ e_b, ..., d_r ^ e_{n-1}], then `verify` random offsets.
@@ -279,11 +306,9 @@ struct SwhtAttempt {
   int n = 0, b = 0, C = 0, P = 0;
   std::int64_t B = 0;
   std::vector<SwhtGroup<W>> groups;
-  std::vector<double> U;  ///< [g][p][j]: (C * P) rows of B samples, transformed in place
-  std::vector<double> V;  ///< [g][j][p]: the P observations of each bin, contiguous
-  double* bin(int g, std::int64_t j) {
-    return V.data() + (static_cast<std::int64_t>(g) * B + j) * P;
-  }
+  /// [g][p][l]: the samples u_p[l] (query order), transformed in place over l into [g][p][j]:
+  /// observation p of bin j.
+  std::vector<double> V;
 };
 
 /// Index words per query / coefficient for n variables: 1, 2, 4, 8 or 16 (n <= 1024).
@@ -309,8 +334,7 @@ std::vector<std::uint64_t> sparse_wht_queries(const SparseWhtOptions& o, int b, 
   st.groups.clear();
   for (int g = 0; g < o.groups; ++g) {
     detail::SwhtGroup<W> grp;
-    detail::random_invertible(rng, attempt, g, o.n, grp.T, grp.Tinv);
-    grp.G = grp.T.transpose();
+    detail::random_reindexing(rng, attempt, g, o.n, b, grp);
     grp.offsets = detail::swht_offsets<W>(o, b, rng, attempt, g);
     st.groups.push_back(std::move(grp));
   }
@@ -318,118 +342,204 @@ std::vector<std::uint64_t> sparse_wht_queries(const SparseWhtOptions& o, int b, 
   const std::int64_t total = checked_mul(
       checked_mul(checked_mul(st.C, st.P, "sparse_wht"), st.B, "sparse_wht"), W, "sparse_wht");
   std::vector<std::uint64_t> idx(static_cast<std::size_t>(total));
-  std::int64_t pos = 0;
+  std::vector<std::uint64_t> gl(static_cast<std::size_t>(st.B * W));  // G l, l < B
   for (int g = 0; g < st.C; ++g) {
-    const auto& grp = st.groups[static_cast<std::size_t>(g)];
-    for (int p = 0; p < st.P; ++p) {
-      // t(l) = G (l ^ d) = G d ^ G l, walked in Gray-code order: one XOR per sample.
-      Bits<W> t = grp.G.apply(grp.offsets[static_cast<std::size_t>(p)]);
-      std::uint64_t* out = idx.data() + pos * W;
-      std::copy(t.w.begin(), t.w.end(), out);
-      for (std::int64_t c = 1; c < st.B; ++c) {
+    auto& grp = st.groups[static_cast<std::size_t>(g)];
+    Bits<W> t;  // G l walked in Gray-code order: one XOR per l
+    for (std::int64_t c = 0; c < st.B; ++c) {
+      if (c > 0)
         t ^= grp.G.col[static_cast<std::size_t>(__builtin_ctzll(static_cast<std::uint64_t>(c)))];
-        std::copy(t.w.begin(), t.w.end(), out + (c ^ (c >> 1)) * W);
-      }
-      pos += st.B;
+      std::copy(t.w.begin(), t.w.end(), gl.data() + (c ^ (c >> 1)) * W);
+    }
+    grp.gd.resize(static_cast<std::size_t>(st.P));
+    for (int p = 0; p < st.P; ++p) {  // t(l) = G (l ^ d_p) = G l ^ G d_p
+      const Bits<W> gd = grp.G.apply(grp.offsets[static_cast<std::size_t>(p)]);
+      grp.gd[static_cast<std::size_t>(p)] = gd;
+      std::uint64_t* out = idx.data() + (static_cast<std::int64_t>(g) * st.P + p) * st.B * W;
+      for (std::int64_t l = 0; l < st.B; ++l)
+        for (int q = 0; q < W; ++q)
+          out[l * W + q] =
+              gl[static_cast<std::size_t>(l * W + q)] ^ gd.w[static_cast<std::size_t>(q)];
     }
   }
   return idx;
 }
 
-/// Decodes one attempt from its samples (same order as sparse_wht_queries). Fills indices
-/// (W words per coefficient) / values / unresolved / residual_energy / noise_sigma / success of
-/// `res`.
+/// Decodes one attempt from its samples, which the caller has stored in `st.V` in the order
+/// of sparse_wht_queries (they are transformed in place). Fills indices (W words per
+/// coefficient) / values / unresolved / residual_energy / noise_sigma / success of `res`.
 template <int W>
-void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st, const double* samples,
+void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
                        SparseWhtResult& res) {
   using detail::Bits;
   using detail::parity_and;
+  using detail::Word;
   const int C = st.C, P = st.P, b = st.b, m = st.n - b;
   const std::int64_t B = st.B;
-  const std::int64_t total = static_cast<std::int64_t>(C) * P * B;
-  st.U.assign(samples, samples + total);
+  const std::int64_t n_bins = static_cast<std::int64_t>(C) * B;
+  const std::int64_t total = n_bins * P;
+  if (static_cast<std::int64_t>(st.V.size()) != total)
+    throw std::logic_error("sparse_wht_decode: st.V does not hold the attempt's samples");
+  double* const V = st.V.data();
+  // Observation p of bin j of group g: V[(g P + p) B + j] (rows of B bins).
+  const auto at = [&](int g, int p, std::int64_t j) -> double& {
+    return V[(static_cast<std::int64_t>(g) * P + p) * B + j];
+  };
   double amax = 0.0;
-  for (std::int64_t i = 0; i < total; ++i) amax = std::max(amax, std::abs(st.U[i]));
+#pragma omp simd reduction(max : amax)
+  for (std::int64_t i = 0; i < total; ++i) amax = std::max(amax, std::abs(V[i]));
+  // The B-point WHTs of the C P rows (the foundation's FWHT, one thread). The noiseless design
+  // works on them unscaled - B U, with its tolerance scaled by B, which is exact for a power of
+  // two - and scales the coefficients at the end; the robust one scales them by 1 / B here.
   FwhtOptions fo;
   fo.n_threads = 1;
-  fwht(st.U.data(), FwhtStrides{B, 1}, st.U.data(), FwhtStrides{B, 1},
+  fwht(V, FwhtStrides{B, 1}, V, FwhtStrides{B, 1},
        FwhtLayout{static_cast<std::int64_t>(C) * P, B, 1}, fo);
   const double inv_b = 1.0 / static_cast<double>(B);
-  st.V.resize(static_cast<std::size_t>(total));
-  for (int g = 0; g < C; ++g)  // scaled by 1 / B, bin-major: a bin's observations contiguous
-    for (int p = 0; p < P; ++p) {
-      const double* u = st.U.data() + (static_cast<std::int64_t>(g) * P + p) * B;
-      double* v = st.V.data() + static_cast<std::int64_t>(g) * B * P + p;
-      for (std::int64_t j = 0; j < B; ++j) v[j * P] = u[j] * inv_b;
-    }
+  if (o.robust) {
+#pragma omp simd
+    for (std::int64_t i = 0; i < total; ++i) V[i] *= inv_b;
+  }
 
+  // Energy of every bin (robust design), rows accumulated across the bins.
+  std::vector<double> energy;
+  const auto bin_energies = [&]() {
+    energy.assign(static_cast<std::size_t>(n_bins), 0.0);
+    for (int g = 0; g < C; ++g)
+      for (int p = 0; p < P; ++p) {
+        const double* u = &at(g, p, 0);
+        double* e = energy.data() + static_cast<std::int64_t>(g) * B;
+#pragma omp simd
+        for (std::int64_t j = 0; j < B; ++j) e[j] += u[j] * u[j];
+      }
+  };
   // Noise level of one observation U_p (robust design).
   const double L = std::log(1.0 / o.alpha);
   double sigma_b2 = 0.0;
-  const auto bin_energy = [&](int g, std::int64_t j) {
-    const double* v = st.bin(g, j);
-    double e = 0.0;
-    for (int p = 0; p < P; ++p) e += v[p] * v[p];
-    return e;
-  };
   if (o.robust) {
     if (o.noise_sigma >= 0.0) {
       sigma_b2 = o.noise_sigma * o.noise_sigma * inv_b;
     } else {
       // Lower quartile of the per-bin mean energy: zero-tons make up e^{-K/B} of the bins
       // (>= 37% for K <= B), so it falls among them, where E ~ sigma_b^2 chi2_P / P.
-      std::vector<double> e(static_cast<std::size_t>(C * B));
-      for (int g = 0; g < C; ++g)
-        for (std::int64_t j = 0; j < B; ++j)
-          e[static_cast<std::size_t>(g * B + j)] = bin_energy(g, j) / P;
+      bin_energies();
+      std::vector<double> e(energy);
       const std::size_t q = e.size() / 4;
       std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(q), e.end());
-      sigma_b2 = e[q];
+      sigma_b2 = e[q] / P;
     }
     const double floor = 1e-12 * amax;  // rounding of the transforms
     sigma_b2 = std::max(sigma_b2, floor * floor);
     res.noise_sigma = std::sqrt(sigma_b2 * static_cast<double>(B));
   }
-  const double tol =
-      (o.tol > 0.0 ? o.tol : 1e-9) * std::max(amax, std::numeric_limits<double>::min());
+  // Noiseless tolerance on the unscaled bins.
+  const double tol = (o.tol > 0.0 ? o.tol : 1e-9) *
+                     std::max(amax, std::numeric_limits<double>::min()) * static_cast<double>(B);
   const double zero_bound = sigma_b2 * detail::chi2_bound(P, L);
   const int chain_len = m + 1, Pc = o.robust ? o.chains * chain_len : 1;
 
-  std::vector<std::pair<Bits<W>, double>> found;
-  std::vector<double> obs(static_cast<std::size_t>(P));
-  // Classifies bin (g, j); on a singleton sets k and X and returns true.
-  const auto singleton = [&](int g, std::int64_t j, Bits<W>& k, double& X) -> bool {
-    const double* v = st.bin(g, j);
-    std::copy(v, v + P, obs.begin());
-    const auto& grp = st.groups[static_cast<std::size_t>(g)];
-    Bits<W> kp;
-    kp.w[0] = static_cast<detail::Word>(j);
-    if (!o.robust) {
-      const double u0 = obs[0];
-      if (std::abs(u0) <= tol) return false;  // zero-ton or cancelling multiton
-      for (int i = 0; i < m; ++i) {
-        const double u = obs[static_cast<std::size_t>(1 + i)];
-        if (std::abs(std::abs(u) - std::abs(u0)) > tol) return false;  // multiton
-        const int bit = b + i;
-        kp.w[static_cast<std::size_t>(bit >> 6)] |= static_cast<detail::Word>((u < 0) != (u0 < 0))
-                                                    << (bit & 63);
+  // Bin classes. Noiseless: zero-ton when every |U_p| <= tol, singleton when |U_0| > tol and
+  // every |U_p| = |U_0| within tol (bit b + i of k' = T k is then sign(U_(1+i)) != sign(U_0)),
+  // anything else a multiton. First for all bins at once, vectorized across the bins of a row;
+  // a bin that peeling changes is marked dirty and examined again on its own.
+  enum Bin : char { zero, singleton, other };
+  std::vector<char> cls(static_cast<std::size_t>(n_bins));
+  std::vector<Word> hi_bits;  // noiseless, n <= 64: the m sign bits of each bin
+  if (!o.robust) {
+    std::vector<int> big(static_cast<std::size_t>(B)), dev(static_cast<std::size_t>(B));
+    if (W == 1) hi_bits.assign(static_cast<std::size_t>(n_bins), 0);
+    for (int g = 0; g < C; ++g) {
+      const double* u0 = &at(g, 0, 0);
+      std::fill(big.begin(), big.end(), 0);
+      std::fill(dev.begin(), dev.end(), 0);
+      Word* hb = W == 1 ? hi_bits.data() + static_cast<std::int64_t>(g) * B : nullptr;
+      for (int p = 1; p < P; ++p) {
+        const double* u = &at(g, p, 0);
+        int* bg = big.data();
+        int* dv = dev.data();
+#pragma omp simd
+        for (std::int64_t j = 0; j < B; ++j) {
+          const double a = std::abs(u[j]);
+          bg[j] += a > tol;
+          dv[j] += std::abs(a - std::abs(u0[j])) > tol;
+        }
+        if (W == 1) {
+          const int sh = p - 1;
+#pragma omp simd
+          for (std::int64_t j = 0; j < B; ++j)
+            hb[j] |= static_cast<Word>((u[j] < 0) != (u0[j] < 0)) << sh;
+        }
       }
-      k = grp.Tinv.apply(kp);
-      X = u0;
-      return true;
+      for (std::int64_t j = 0; j < B; ++j) {
+        const bool small0 = std::abs(u0[j]) <= tol;
+        cls[static_cast<std::size_t>(g * B + j)] =
+            small0 ? (big[static_cast<std::size_t>(j)] == 0 ? zero : other)
+                   : (dev[static_cast<std::size_t>(j)] == 0 ? singleton : other);
+      }
+    }
+  }
+
+  // Examines bin (g, j) on its own: its class; for a singleton, k and X (unscaled when
+  // noiseless).
+  std::vector<double> obs(static_cast<std::size_t>(P));
+  const auto examine = [&](int g, std::int64_t j) -> Bin {
+    for (int p = 0; p < P; ++p) obs[static_cast<std::size_t>(p)] = at(g, p, j);
+    if (!o.robust) {
+      const double a0 = std::abs(obs[0]);
+      int off = 0;
+      if (a0 <= tol) {
+        for (int p = 1; p < P; ++p) off += std::abs(obs[static_cast<std::size_t>(p)]) > tol;
+        return off == 0 ? zero : other;
+      }
+      for (int p = 1; p < P; ++p)
+        off += std::abs(std::abs(obs[static_cast<std::size_t>(p)]) - a0) > tol;
+      return off == 0 ? singleton : other;
     }
     double e = 0.0;
     for (double u : obs) e += u * u;
-    if (e <= zero_bound) return false;  // zero-ton
+    return e <= zero_bound ? zero : singleton;  // a singleton candidate: decode() decides
+  };
+  // Decodes the singleton (candidate) bin (g, j) whose observations are in obs (noiseless:
+  // or whose sign bits are in hi_bits): k and X, or false (robust tests failed).
+  constexpr double pm[2] = {1.0, -1.0};  // sign (-1)^parity without a branch
+  const auto decode = [&](int g, std::int64_t j, bool from_obs, Bits<W>& k, double& X) -> bool {
+    const auto& grp = st.groups[static_cast<std::size_t>(g)];
+    Bits<W> kp;
+    kp.w[0] = static_cast<Word>(j);
+    if (!o.robust) {
+      if constexpr (W == 1) {
+        Word bits = 0;
+        if (from_obs) {
+          const bool neg0 = obs[0] < 0;
+          for (int i = 0; i < m; ++i)
+            bits |= static_cast<Word>((obs[static_cast<std::size_t>(1 + i)] < 0) != neg0) << i;
+        } else {
+          bits = hi_bits[static_cast<std::size_t>(g * B + j)];
+        }
+        kp.w[0] |= bits << b;  // m = n - b < 64 bits above the b hashed ones
+        X = from_obs ? obs[0] : at(g, 0, j);
+      } else {
+        if (!from_obs)
+          for (int p = 0; p < P; ++p) obs[static_cast<std::size_t>(p)] = at(g, p, j);
+        const bool neg0 = obs[0] < 0;
+        for (int i = 0; i < m; ++i) {
+          const int bit = b + i;
+          kp.w[static_cast<std::size_t>(bit >> 6)] |=
+              static_cast<Word>((obs[static_cast<std::size_t>(1 + i)] < 0) != neg0) << (bit & 63);
+        }
+        X = obs[0];
+      }
+      k = grp.Tinv.apply(kp);
+      return true;
+    }
     for (int i = 0; i < m; ++i) {
       double corr = 0.0;
       for (int r = 0; r < o.chains; ++r)
         corr += obs[static_cast<std::size_t>(r * chain_len)] *
                 obs[static_cast<std::size_t>(r * chain_len + 1 + i)];
       const int bit = b + i;
-      kp.w[static_cast<std::size_t>(bit >> 6)] |= static_cast<detail::Word>(corr < 0) << (bit & 63);
+      kp.w[static_cast<std::size_t>(bit >> 6)] |= static_cast<Word>(corr < 0) << (bit & 63);
     }
-    constexpr double pm[2] = {1.0, -1.0};  // sign (-1)^parity without a branch
     double xs = 0.0;
     for (int p = 0; p < Pc; ++p)
       xs += pm[parity_and(kp, grp.offsets[static_cast<std::size_t>(p)])] *
@@ -451,75 +561,118 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st, co
     return true;
   };
 
-  const auto is_zero = [&](int g, std::int64_t j) {
-    if (!o.robust) {
-      const double* v = st.bin(g, j);
-      bool big = false;  // no early exit: branch-free, vectorized
-      for (int p = 0; p < P; ++p) big |= std::abs(v[p]) > tol;
-      return !big;
-    }
-    return bin_energy(g, j) <= zero_bound;
-  };
-
   // Peeling from a queue of bins to examine: first every bin, then each bin a peeled
-  // coefficient changes (one per group), until the queue is empty.
-  // Every coefficient is found in some bin, so more than C * B of them - or more than
-  // 4 C B peeling steps - means the decoding went astray: it then stops, the bins are left
-  // unresolved and success is false.
-  const std::int64_t n_bins = static_cast<std::int64_t>(C) * B;
+  // coefficient changes, until the queue is empty. Every change re-queues the bin and marks it
+  // dirty, so once the queue is empty each bin's last class tells whether it is resolved (a
+  // zero-ton). In the noiseless design the bin a coefficient was decoded from is left with
+  // observations ||U_p| - |U_0|| <= tol, a zero-ton, without another look. Every coefficient
+  // is found in some bin, so more than C * B of them - or more than 4 C B peeling steps - means
+  // the decoding went astray: it then stops, the bins are left unresolved and success is false.
   const std::int64_t max_peels = 4 * n_bins;
   std::vector<std::int64_t> queue(static_cast<std::size_t>(n_bins));
+  queue.reserve(static_cast<std::size_t>(2 * n_bins));
   std::vector<char> queued(static_cast<std::size_t>(n_bins), 1);
+  std::vector<char> dirty(static_cast<std::size_t>(n_bins), o.robust ? 1 : 0);
   for (std::int64_t i = 0; i < n_bins; ++i) queue[static_cast<std::size_t>(i)] = i;
+  struct Found {
+    Bits<W> k;
+    std::int64_t seq;
+    double x;
+  };
+  std::vector<Found> found;
+  found.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n_bins, 1 << 16)));
   std::int64_t peels = 0;
+  bool drained = true;
   for (std::size_t head = 0; head < queue.size(); ++head) {
-    if (static_cast<std::int64_t>(found.size()) > n_bins || peels >= max_peels) break;
+    if (static_cast<std::int64_t>(found.size()) > n_bins || peels >= max_peels) {
+      drained = false;
+      break;
+    }
     const std::int64_t id = queue[head];
-    queued[static_cast<std::size_t>(id)] = 0;
+    const auto uid = static_cast<std::size_t>(id);
+    queued[uid] = 0;
     const int g = static_cast<int>(id / B);
     const std::int64_t j = id % B;
-    if (is_zero(g, j)) continue;
+    const bool fresh = dirty[uid] != 0;
+    if (fresh) {
+      cls[uid] = examine(g, j);
+      dirty[uid] = 0;
+    }
+    if (cls[uid] != singleton) continue;
     Bits<W> k;
     double X;
-    if (!singleton(g, j, k, X)) continue;
+    if (!decode(g, j, fresh, k, X)) {
+      cls[uid] = other;
+      continue;
+    }
+    std::uint64_t xbits;
+    std::memcpy(&xbits, &X, sizeof X);
     for (int h = 0; h < C; ++h) {  // subtract (k, X) from its bin in every group
       const auto& grp = st.groups[static_cast<std::size_t>(h)];
-      const Bits<W> kp = grp.T.apply(k);
-      const std::int64_t jh = static_cast<std::int64_t>(kp.w[0] & detail::low_mask(b));
-      double* v = st.bin(h, jh);
-      const double xs[2] = {X, -X};  // indexed by the parity: no unpredictable branch
-      for (int p = 0; p < P; ++p)
-        v[p] -= xs[parity_and(kp, grp.offsets[static_cast<std::size_t>(p)])];
+      std::int64_t jh = 0;  // low b bits of T k: <H_r, k> = <G e_r, k>
+      for (int r = 0; r < b; ++r)
+        jh |= static_cast<std::int64_t>(parity_and(grp.G.col[static_cast<std::size_t>(r)], k)) << r;
+      double* v = &at(h, 0, jh);
+      for (int p = 0; p < P; ++p) {  // X (-1)^<T k, d_p> = X (-1)^<k, G d_p>: the sign bit
+        const std::uint64_t sx =     // flipped without a branch (the parities are random)
+            xbits ^
+            (static_cast<std::uint64_t>(parity_and(k, grp.gd[static_cast<std::size_t>(p)])) << 63);
+        double xp;
+        std::memcpy(&xp, &sx, sizeof xp);
+        v[static_cast<std::int64_t>(p) * B] -= xp;
+      }
       const std::int64_t idh = h * B + jh;
-      if (!queued[static_cast<std::size_t>(idh)]) {
-        queued[static_cast<std::size_t>(idh)] = 1;
+      const auto uh = static_cast<std::size_t>(idh);
+      if (!o.robust && idh == id) {
+        cls[uh] = zero;
+        continue;
+      }
+      dirty[uh] = 1;
+      if (!queued[uh]) {
+        queued[uh] = 1;
         queue.push_back(idh);
       }
     }
-    found.emplace_back(k, X);  // a coefficient found twice (noise) accumulates its corrections
+    found.push_back(Found{k, static_cast<std::int64_t>(found.size()), X});
     ++peels;
   }
   res.unresolved = 0;
   double resid = 0.0;
-  for (int g = 0; g < C; ++g)
-    for (std::int64_t j = 0; j < B; ++j) {
-      if (!is_zero(g, j)) ++res.unresolved;
-      resid += bin_energy(g, j) / P;
+  if (o.robust) {  // the noise's share is estimated from every bin
+    bin_energies();
+    for (std::int64_t i = 0; i < n_bins; ++i) {
+      res.unresolved += energy[static_cast<std::size_t>(i)] > zero_bound;
+      resid += energy[static_cast<std::size_t>(i)] / P;
     }
+  } else {  // the bins left open (all of them examined again if peeling stopped early)
+    for (std::int64_t i = 0; i < n_bins; ++i) {
+      const int g = static_cast<int>(i / B);
+      const std::int64_t j = i % B;
+      const auto ui = static_cast<std::size_t>(i);
+      if (!drained || dirty[ui]) cls[ui] = examine(g, j);
+      if (cls[ui] == zero) continue;
+      ++res.unresolved;
+      double e = 0.0;
+      for (int p = 0; p < P; ++p) e += at(g, p, j) * at(g, p, j);
+      resid += e * inv_b * inv_b / P;
+    }
+  }
   // Residual coefficient energy: per group, the bins' mean energy less the noise's share.
   res.residual_energy = std::max(0.0, resid / C - static_cast<double>(B) * sigma_b2);
   res.success = res.unresolved == 0;
   res.indices.clear();
   res.values.clear();
-  std::stable_sort(found.begin(), found.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::sort(found.begin(), found.end(), [](const Found& x, const Found& y) {
+    return x.k < y.k || (x.k == y.k && x.seq < y.seq);
+  });
+  const double xscale = o.robust ? 1.0 : inv_b;
   for (std::size_t i = 0; i < found.size();) {  // ascending index, repeats summed in order
     double v = 0.0;
     std::size_t e = i;
-    for (; e < found.size() && found[e].first == found[i].first; ++e) v += found[e].second;
+    for (; e < found.size() && found[e].k == found[i].k; ++e) v += found[e].x;
     if (v != 0.0) {
-      res.indices.insert(res.indices.end(), found[i].first.w.begin(), found[i].first.w.end());
-      res.values.push_back(v);
+      res.indices.insert(res.indices.end(), found[i].k.w.begin(), found[i].k.w.end());
+      res.values.push_back(v * xscale);
     }
     i = e;
   }
@@ -570,7 +723,6 @@ SparseWhtResult sparse_wht_words(const SparseWhtOptions& o, Sampler&& sampler) {
   SparseWhtResult res;
   int b = sparse_wht_default_b(o);
   detail::SwhtAttempt<W> st;
-  std::vector<double> values;
   for (int a = 0; a < o.max_attempts; ++a) {
     if (a > 0) {
       if (res.success) break;
@@ -585,12 +737,12 @@ SparseWhtResult sparse_wht_words(const SparseWhtOptions& o, Sampler&& sampler) {
       break;
     }
     const std::vector<std::uint64_t> idx = sparse_wht_queries<W>(o, b, a, st);
-    values.resize(idx.size() / W);
-    sampler(idx.data(), static_cast<std::int64_t>(values.size()), values.data());
-    res.samples += static_cast<std::int64_t>(values.size());
+    st.V.resize(idx.size() / W);
+    sampler(idx.data(), static_cast<std::int64_t>(st.V.size()), st.V.data());
+    res.samples += static_cast<std::int64_t>(st.V.size());
     res.attempts = a + 1;
     res.b = b;
-    sparse_wht_decode<W>(o, st, values.data(), res);
+    sparse_wht_decode<W>(o, st, res);
   }
   return res;
 }
