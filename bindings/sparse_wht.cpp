@@ -17,10 +17,10 @@ using namespace sparsketch;
 
 namespace {
 
-// Indices: (K,) uint64 for n <= 64; (K, ceil(n / 64)) uint64 words (low word first) beyond,
-// from the W words per index of the core.
-py::dict to_dict(const SparseWhtResult& r, int n, int W) {
-  py::dict d;
+// The result as a tuple (indices, values, samples, unresolved, residual_energy, noise_sigma,
+// success, attempts, b). Indices: (K,) uint64 for n <= 64; (K, ceil(n / 64)) uint64 words (low
+// word first) beyond, from the W words per index of the core.
+py::tuple to_tuple(const SparseWhtResult& r, int n, int W) {
   const auto K = static_cast<py::ssize_t>(r.values.size());
   const py::ssize_t nw = (n + 63) / 64;
   py::array_t<std::uint64_t> idx =
@@ -31,38 +31,40 @@ py::dict to_dict(const SparseWhtResult& r, int n, int W) {
       ip[i * nw + q] = r.indices[static_cast<std::size_t>(i * W + q)];
   py::array_t<double> val(K);
   std::copy(r.values.begin(), r.values.end(), val.mutable_data());
-  d["indices"] = idx;
-  d["values"] = val;
-  d["samples"] = r.samples;
-  d["unresolved"] = r.unresolved;
-  d["residual_energy"] = r.residual_energy;
-  d["noise_sigma"] = r.noise_sigma;
-  d["success"] = r.success;
-  d["attempts"] = r.attempts;
-  d["b"] = r.b;
-  return d;
+  return py::make_tuple(idx, val, r.samples, r.unresolved, r.residual_energy, r.noise_sigma,
+                        r.success, r.attempts, r.b);
 }
 
-SparseWhtOptions options(const py::dict& o) {
+// Options in the order of SparseWhtOptions' fields (positional: cheaper than a dict).
+SparseWhtOptions options(int n, int b, std::int64_t k, int groups, bool robust, double noise_sigma,
+                         int chains, int verify, double alpha, double tol, std::int64_t max_samples,
+                         int max_attempts, std::uint64_t seed) {
   SparseWhtOptions s;
-  s.n = o["n"].cast<int>();
-  s.b = o["b"].cast<int>();
-  s.k = o["k"].cast<std::int64_t>();
-  s.groups = o["groups"].cast<int>();
-  s.robust = o["robust"].cast<bool>();
-  s.noise_sigma = o["noise_sigma"].cast<double>();
-  s.chains = o["chains"].cast<int>();
-  s.verify = o["verify"].cast<int>();
-  s.alpha = o["alpha"].cast<double>();
-  s.tol = o["tol"].cast<double>();
-  s.max_samples = o["max_samples"].cast<std::int64_t>();
-  s.max_attempts = o["max_attempts"].cast<int>();
-  s.seed = o["seed"].cast<std::uint64_t>();
+  s.n = n;
+  s.b = b;
+  s.k = k;
+  s.groups = groups;
+  s.robust = robust;
+  s.noise_sigma = noise_sigma;
+  s.chains = chains;
+  s.verify = verify;
+  s.alpha = alpha;
+  s.tol = tol;
+  s.max_samples = max_samples;
+  s.max_attempts = max_attempts;
+  s.seed = seed;
   return s;
 }
 
-py::dict swht_array(py::array x, const py::dict& opts) {
-  const SparseWhtOptions o = options(opts);
+#define SWHT_OPTION_PARAMS                                                               \
+  int n, int b, std::int64_t k, int groups, bool robust, double noise_sigma, int chains, \
+      int verify, double alpha, double tol, std::int64_t max_samples, int max_attempts,  \
+      std::uint64_t seed
+#define SWHT_OPTION_ARGS \
+  n, b, k, groups, robust, noise_sigma, chains, verify, alpha, tol, max_samples, max_attempts, seed
+
+py::tuple swht_array(py::array x, SWHT_OPTION_PARAMS) {
+  const SparseWhtOptions o = options(SWHT_OPTION_ARGS);
   if (x.ndim() != 1) throw value_error("signal: expected a 1-D array");
   if (o.n > 62 || x.shape(0) != (py::ssize_t(1) << o.n))
     throw value_error("signal: expected length 2^n");
@@ -76,7 +78,7 @@ py::dict swht_array(py::array x, const py::dict& opts) {
       py::gil_scoped_release release;
       r = sparse_wht(o, sampler);
     }
-    return to_dict(r, o.n, 1);
+    return to_tuple(r, o.n, 1);
   });
 }
 
@@ -131,18 +133,18 @@ struct CallableSampler {
 };
 
 template <int W>
-py::dict swht_callable_w(py::function f, const SparseWhtOptions& o, bool packed) {
+py::tuple swht_callable_w(py::function f, const SparseWhtOptions& o, bool packed) {
   CallableSampler<W> sampler{std::move(f), o.n, packed};
   SparseWhtResult r;
   {
     py::gil_scoped_release release;
     r = sparse_wht_words<W>(o, sampler);
   }
-  return to_dict(r, o.n, W);
+  return to_tuple(r, o.n, W);
 }
 
-py::dict swht_callable(py::function f, const py::dict& opts, bool packed) {
-  const SparseWhtOptions o = options(opts);
+py::tuple swht_callable(py::function f, bool packed, SWHT_OPTION_PARAMS) {
+  const SparseWhtOptions o = options(SWHT_OPTION_ARGS);
   check_sparse_wht_options(o);
   switch (detail::swht_words(o.n)) {
     case 1:
@@ -161,8 +163,10 @@ py::dict swht_callable(py::function f, const py::dict& opts, bool packed) {
 }  // namespace
 
 void bind_sparse_wht(py::module_& m) {
-  m.def("sparse_wht_array", &swht_array, py::arg("x"), py::arg("options"),
+  // Positional options after the signal: n, b, k, groups, robust, noise_sigma, chains, verify,
+  // alpha, tol, max_samples, max_attempts, seed (see SparseWhtOptions).
+  m.def("sparse_wht_array", &swht_array,
         "Sparse WHT of an in-memory signal of length 2^n; see sparsketch.sparse_wht.");
-  m.def("sparse_wht_callable", &swht_callable, py::arg("f"), py::arg("options"), py::arg("packed"),
+  m.def("sparse_wht_callable", &swht_callable,
         "Sparse WHT of a callable signal; see sparsketch.sparse_wht.");
 }

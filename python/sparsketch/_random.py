@@ -20,6 +20,8 @@ _MAX = 2**64
 
 
 def normalize_seed(seed, name: str = "seed") -> int:
+    if type(seed) is int and 0 <= seed < _MAX:  # the common case, fast
+        return seed
     if seed is None:
         return secrets.randbits(64)
     if isinstance(seed, np.random.Generator):

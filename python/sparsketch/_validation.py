@@ -7,6 +7,7 @@ float16, longdouble, complex, object, string and datetime arrays are rejected wi
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -72,6 +73,8 @@ def check_bool(value, name: str) -> bool:
 
 
 def check_int(value, name: str, *, minimum: int | None = None) -> int:
+    if type(value) is int and (minimum is None or value >= minimum):  # the common case, fast
+        return value
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected an integer, got bool")
     try:
@@ -170,11 +173,14 @@ def as_float_matrix(x, n_rows: int, name: str) -> np.ndarray:
 
 def check_float(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
     """A finite real number (bool rejected), optionally >= (or >, with strict) minimum."""
+    if (type(value) is float and math.isfinite(value)
+            and (minimum is None or value > minimum or (value == minimum and not strict))):
+        return value  # the common case, fast
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                       np.floating)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
     v = float(value)
-    if not np.isfinite(v):
+    if not math.isfinite(v):
         raise ValueError(f"{name}: must be finite, got {v}")
     if minimum is not None and (v < minimum or (strict and v == minimum)):
         raise ValueError(f"{name}: must be {'>' if strict else '>='} {minimum}, got {v}")

@@ -304,7 +304,7 @@ def sparse_wht(signal, n=None, *, k=None, noise="auto", max_samples=None, seed=N
         if n is not None and check_int(n, "n", minimum=1) != nn:
             raise ValueError(f"n: the signal has length 2^{nn}, got n = {n}")
         n = nn
-        if x.dtype not in (np.float32, np.float64):
+        if x.dtype.char not in "fd":  # float32 / float64 are read as they are
             x = x.astype(np.float64)
         x = np.ascontiguousarray(x)
     if query_format not in ("bits", "packed"):
@@ -328,17 +328,13 @@ def sparse_wht(signal, n=None, *, k=None, noise="auto", max_samples=None, seed=N
         tol = check_float(tol, "tol", minimum=0.0)
         if tol <= 0.0:
             raise ValueError("tol: expected > 0")
-    if tol is None and x is not None and x.dtype == np.float32:
+    if tol is None and x is not None and x.dtype.char == "f":
         tol = 1e-6
     s = normalize_seed(seed)
-    opts = dict(n=n, b=b or 0, k=k or 0, groups=groups, robust=robust, noise_sigma=sigma,
-                chains=chains, verify=verify, alpha=alpha, tol=tol or 0.0,
-                max_samples=max_samples or 0, max_attempts=max_attempts, seed=s)
+    opts = (n, b or 0, k or 0, groups, robust, sigma, chains, verify, alpha, tol or 0.0,
+            max_samples or 0, max_attempts, s)  # the order of SparseWhtOptions
     if x is None:
-        r = _core.sparse_wht_callable(signal, opts, query_format == "packed")
+        r = _core.sparse_wht_callable(signal, query_format == "packed", *opts)
     else:
-        r = _core.sparse_wht_array(x, opts)
-    return SparseWHTResult(indices=r["indices"], values=r["values"], n=n, samples=r["samples"],
-                           unresolved=r["unresolved"], residual_energy=r["residual_energy"],
-                           noise_sigma=r["noise_sigma"], success=r["success"],
-                           attempts=r["attempts"], b=r["b"], seed=s)
+        r = _core.sparse_wht_array(x, *opts)
+    return SparseWHTResult(*r[:2], n, *r[2:], s)
