@@ -482,6 +482,7 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
   // Examines bin (g, j) on its own: its class; for a singleton, k and X (unscaled when
   // noiseless).
   std::vector<double> obs(static_cast<std::size_t>(P));
+  std::vector<double> cpi(static_cast<std::size_t>(m + 1)), cnew(cpi);  // robust sign pattern
   const auto examine = [&](int g, std::int64_t j) -> Bin {
     for (int p = 0; p < P; ++p) obs[static_cast<std::size_t>(p)] = at(g, p, j);
     if (!o.robust) {
@@ -532,13 +533,52 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
       k = grp.Tinv.apply(kp);
       return true;
     }
-    for (int i = 0; i < m; ++i) {
-      double corr = 0.0;
-      for (int r = 0; r < o.chains; ++r)
-        corr += obs[static_cast<std::size_t>(r * chain_len)] *
-                obs[static_cast<std::size_t>(r * chain_len + 1 + i)];
-      const int bit = b + i;
-      kp.w[static_cast<std::size_t>(bit >> 6)] |= static_cast<Word>(corr < 0) << (bit & 63);
+    // Chain r observes v_r = X s_r pi + noise, pi = (1, (-1)^(k'_b), ..., (-1)^(k'_(n-1))) and
+    // s_r the sign of its base. First pi_i = sign(sum_r v_r0 v_ri) (each chain's base as its
+    // sign reference), then two rounds of s_r = sign(<v_r, pi>) (a reference from all m + 1
+    // observations of the chain, sqrt(m + 1) times less noisy) and pi_i = sign(sum_r s_r v_ri),
+    // read relative to pi_0.
+    std::fill(cpi.begin(), cpi.end(), 0.0);
+    for (int r = 0; r < o.chains; ++r) {
+      const double* v = obs.data() + static_cast<std::ptrdiff_t>(r) * chain_len;
+      for (int i = 0; i <= m; ++i) cpi[static_cast<std::size_t>(i)] += v[0] * v[i];
+    }
+    const auto pattern = [&]() {  // k' from the signs of cpi relative to cpi_0
+      Bits<W> kq = kp;
+      for (int i = 0; i < m; ++i) {
+        const int bit = b + i;
+        const bool flip = (cpi[static_cast<std::size_t>(1 + i)] < 0) != (cpi[0] < 0);
+        kq.w[static_cast<std::size_t>(bit >> 6)] |= static_cast<Word>(flip) << (bit & 63);
+      }
+      return kq;
+    };
+    const Bits<W> k0 = pattern();
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 1; i <= m; ++i)  // pi_i relative to pi_0 (> 0 unless X = 0)
+        cpi[static_cast<std::size_t>(i)] *= cpi[0] < 0 ? -1.0 : 1.0;
+      cpi[0] = 1.0;
+      std::fill(cnew.begin(), cnew.end(), 0.0);
+      for (int r = 0; r < o.chains; ++r) {
+        const double* v = obs.data() + static_cast<std::ptrdiff_t>(r) * chain_len;
+        double proj = 0.0;
+        for (int i = 0; i <= m; ++i) proj += (cpi[static_cast<std::size_t>(i)] < 0 ? -v[i] : v[i]);
+        const double sr = proj < 0 ? -1.0 : 1.0;
+        for (int i = 0; i <= m; ++i) cnew[static_cast<std::size_t>(i)] += sr * v[i];
+      }
+      cpi.swap(cnew);
+    }
+    kp = pattern();
+    if (!(kp == k0) && P > Pc) {
+      // The two candidates disagree: keep the one the verification offsets (not used by
+      // either fit) agree with more, |mean_v (-1)^<k', d_v> U_v|.
+      const auto agree = [&](const Bits<W>& kq) {
+        double a = 0.0;
+        for (int p = Pc; p < P; ++p)
+          a += pm[parity_and(kq, grp.offsets[static_cast<std::size_t>(p)])] *
+               obs[static_cast<std::size_t>(p)];
+        return std::abs(a);
+      };
+      if (agree(k0) > agree(kp)) kp = k0;
     }
     double xs = 0.0;
     for (int p = 0; p < Pc; ++p)
@@ -546,16 +586,29 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
             obs[static_cast<std::size_t>(p)];
     const double xh = xs / Pc;
     if (xh * xh * Pc < 2.0 * L * sigma_b2) return false;
-    double r_all = 0.0, r_ver = 0.0;
+    double r_all = 0.0, r_ver = 0.0, xv = 0.0;
     for (int p = 0; p < P; ++p) {
-      const double r = obs[static_cast<std::size_t>(p)] -
-                       xh * pm[parity_and(kp, grp.offsets[static_cast<std::size_t>(p)])];
+      const double sp = pm[parity_and(kp, grp.offsets[static_cast<std::size_t>(p)])];
+      const double r = obs[static_cast<std::size_t>(p)] - xh * sp;
       r_all += r * r;
-      if (p >= Pc) r_ver += r * r;
+      if (p >= Pc) {
+        r_ver += r * r;
+        xv += sp * obs[static_cast<std::size_t>(p)];
+      }
     }
     const double inflate = 1.0 + 1.0 / Pc;  // the estimate's own noise
     if (r_all > sigma_b2 * inflate * detail::chi2_bound(P, L)) return false;
-    if (P > Pc && r_ver > sigma_b2 * inflate * detail::chi2_bound(P - Pc, L)) return false;
+    if (P > Pc) {
+      const int nv = P - Pc;
+      if (r_ver > sigma_b2 * inflate * detail::chi2_bound(nv, L)) return false;
+      // The verification offsets' own estimate of X (independent of the fit) must have the
+      // sign of the chains' one and be 2 standard errors away from 0: a wrong index fitted to
+      // the chains' noise has xv ~ 0 while xh is as large as the fit made it (one-sided
+      // z-test at 2.3%; a true coefficient of |X| = 2 sigma_b fails it with probability
+      // Phi(2 - 2 sqrt(nv)) = 5e-5 at nv = 16).
+      xv /= nv;
+      if ((xh < 0 ? -xv : xv) < 2.0 * std::sqrt(sigma_b2 / nv)) return false;
+    }
     k = grp.Tinv.apply(kp);
     X = xh;
     return true;
@@ -666,11 +719,16 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
     return x.k < y.k || (x.k == y.k && x.seq < y.seq);
   });
   const double xscale = o.robust ? 1.0 : inv_b;
+  // Robust design: a coefficient found more than once (its later finds correct the first
+  // estimate) is kept only if the total still passes the singleton z-test - a wrongly decoded
+  // index peeled from bins where it does not belong is found again there with the opposite
+  // sign, and the two cancel.
+  const double keep = o.robust ? std::sqrt(2.0 * L * sigma_b2 / Pc) : 0.0;
   for (std::size_t i = 0; i < found.size();) {  // ascending index, repeats summed in order
     double v = 0.0;
     std::size_t e = i;
     for (; e < found.size() && found[e].k == found[i].k; ++e) v += found[e].x;
-    if (v != 0.0) {
+    if (v != 0.0 && (e - i == 1 || std::abs(v) >= keep)) {
       res.indices.insert(res.indices.end(), found[i].k.w.begin(), found[i].k.w.end());
       res.values.push_back(v * xscale);
     }
