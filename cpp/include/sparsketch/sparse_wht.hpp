@@ -28,15 +28,19 @@
 /// - Noiseless design: offsets 0 and e_i for the n - b unhashed bits (P = n - b + 1).
 ///   Zero-ton: every |U_p| <= tol; singleton: every |U_p| = |U_0| > tol (within tol).
 /// - Noise-robust design: `chains` random base offsets d_r, each with its n - b delayed copies
-///   d_r ^ e_i; bit i is decided by the sign of sum_r U(d_r) U(d_r ^ e_i) (a soft majority over
-///   chains); plus `verify` random offsets used only to confirm a singleton. With sigma_b^2
+///   d_r ^ e_i; bit i is first decided by the sign of sum_r U(d_r) U(d_r ^ e_i) (a soft
+///   majority over chains), then refined twice with each chain's sign taken from all its
+///   observations; of the two candidates, the one the verification offsets agree with more is
+///   kept. `verify` random offsets are used only to confirm a singleton. With sigma_b^2
 ///   the noise variance of one observation U_p, tests at level alpha (L = ln(1 / alpha)):
 ///     zero-ton    sum_p U_p^2 <= sigma_b^2 (P + 2 sqrt(P L) + 2 L)   (chi-square tail,
 ///                 Laurent-Massart 2000),
 ///     singleton   the estimate X^ (mean over the chain offsets of s_p U_p) has
 ///                 |X^| sqrt(P_c) / sigma_b >= sqrt(2 L), and the residuals sum (U_p - X^ s_p)^2
 ///                 over all P offsets, and over the verification offsets alone, pass the
-///                 same chi-square bound.
+///                 same chi-square bound; and the verification offsets' own estimate has the
+///                 sign of X^ and is >= 2 of its standard errors (sigma_b / sqrt(verify)).
+///   Coefficients found more than once are summed and dropped if the sum fails the z-test.
 /// - Peeling: a singleton found in any group is subtracted from its bin in every group, which
 ///   may turn other bins into singletons; repeated until no bin changes. Success: every bin of
 ///   every group is a zero-ton at the end.
