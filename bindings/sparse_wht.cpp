@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <tuple>
 
 #include "arrays.hpp"
 
@@ -35,36 +36,17 @@ py::tuple to_tuple(const SparseWhtResult& r, int n, int W) {
                         r.success, r.attempts, r.b);
 }
 
-// Options in the order of SparseWhtOptions' fields (positional: cheaper than a dict).
-SparseWhtOptions options(int n, int b, std::int64_t k, int groups, bool robust, double noise_sigma,
-                         int chains, int verify, double alpha, double tol, std::int64_t max_samples,
-                         int max_attempts, std::uint64_t seed) {
-  SparseWhtOptions s;
-  s.n = n;
-  s.b = b;
-  s.k = k;
-  s.groups = groups;
-  s.robust = robust;
-  s.noise_sigma = noise_sigma;
-  s.chains = chains;
-  s.verify = verify;
-  s.alpha = alpha;
-  s.tol = tol;
-  s.max_samples = max_samples;
-  s.max_attempts = max_attempts;
-  s.seed = seed;
-  return s;
+// The options as a tuple in the order of SparseWhtOptions' fields (cheaper than a dict): n, b,
+// k, groups, robust, noise_sigma, chains, verify, alpha, tol, max_samples, max_attempts, seed.
+using OptionTuple = std::tuple<int, int, std::int64_t, int, bool, double, int, int, double, double,
+                               std::int64_t, int, std::uint64_t>;
+
+SparseWhtOptions options(const OptionTuple& t) {
+  return std::apply([](auto... a) { return SparseWhtOptions{a...}; }, t);
 }
 
-#define SWHT_OPTION_PARAMS                                                               \
-  int n, int b, std::int64_t k, int groups, bool robust, double noise_sigma, int chains, \
-      int verify, double alpha, double tol, std::int64_t max_samples, int max_attempts,  \
-      std::uint64_t seed
-#define SWHT_OPTION_ARGS \
-  n, b, k, groups, robust, noise_sigma, chains, verify, alpha, tol, max_samples, max_attempts, seed
-
-py::tuple swht_array(py::array x, SWHT_OPTION_PARAMS) {
-  const SparseWhtOptions o = options(SWHT_OPTION_ARGS);
+py::tuple swht_array(py::array x, const OptionTuple& opts) {
+  const SparseWhtOptions o = options(opts);
   if (x.ndim() != 1) throw value_error("signal: expected a 1-D array");
   if (o.n > 62 || x.shape(0) != (py::ssize_t(1) << o.n))
     throw value_error("signal: expected length 2^n");
@@ -143,8 +125,8 @@ py::tuple swht_callable_w(py::function f, const SparseWhtOptions& o, bool packed
   return to_tuple(r, o.n, W);
 }
 
-py::tuple swht_callable(py::function f, bool packed, SWHT_OPTION_PARAMS) {
-  const SparseWhtOptions o = options(SWHT_OPTION_ARGS);
+py::tuple swht_callable(py::function f, const OptionTuple& opts, bool packed) {
+  const SparseWhtOptions o = options(opts);
   check_sparse_wht_options(o);
   switch (detail::swht_words(o.n)) {
     case 1:
@@ -163,10 +145,8 @@ py::tuple swht_callable(py::function f, bool packed, SWHT_OPTION_PARAMS) {
 }  // namespace
 
 void bind_sparse_wht(py::module_& m) {
-  // Positional options after the signal: n, b, k, groups, robust, noise_sigma, chains, verify,
-  // alpha, tol, max_samples, max_attempts, seed (see SparseWhtOptions).
-  m.def("sparse_wht_array", &swht_array,
+  m.def("sparse_wht_array", &swht_array, py::arg("x"), py::arg("options"),
         "Sparse WHT of an in-memory signal of length 2^n; see sparsketch.sparse_wht.");
-  m.def("sparse_wht_callable", &swht_callable,
+  m.def("sparse_wht_callable", &swht_callable, py::arg("f"), py::arg("options"), py::arg("packed"),
         "Sparse WHT of a callable signal; see sparsketch.sparse_wht.");
 }

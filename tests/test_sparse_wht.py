@@ -27,8 +27,9 @@ def _spectrum(rng, n, K, support="random", amplitudes="varied"):
         raise AssertionError(support)
     if amplitudes == "pm1":
         val = rng.choice([-1.0, 1.0], K)
-    else:
-        val = rng.choice([-1.0, 1.0], K) * rng.uniform(0.5, 5.0, K)
+    else:  # "varied": |X| ~ U(0.5, 5); or the (low, high) range of |X|
+        low, high = (0.5, 5.0) if amplitudes == "varied" else amplitudes
+        val = rng.choice([-1.0, 1.0], K) * rng.uniform(low, high, K)
     return np.sort(idx).astype(np.uint64), val[np.argsort(idx)]
 
 
@@ -251,8 +252,7 @@ def test_noisy_support_recovery_varied_amplitudes_5db(rng):
     n, K = 20, 128
     ok = 0
     for trial in range(20):
-        idx = np.sort(rng.choice(1 << n, K, replace=False)).astype(np.uint64)
-        val = rng.choice([-1.0, 1.0], K) * rng.uniform(1.0, 3.0, K)
+        idx, val = _spectrum(rng, n, K, amplitudes=(1.0, 3.0))
         sigma = _snr_sigma(val, 5.0)
         res = sparsketch.sparse_wht(_oracle(n, idx, val, sigma, rng), n, k=K, seed=trial)
         ok += bool(np.array_equal(res.indices, idx))

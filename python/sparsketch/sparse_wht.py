@@ -335,7 +335,7 @@ def sparse_wht(signal, n=None, *, k=None, noise="auto", max_samples=None, seed=N
     opts = (n, b or 0, k or 0, groups, robust, sigma, chains, verify, alpha, tol or 0.0,
             max_samples or 0, max_attempts, s)  # the order of SparseWhtOptions
     if x is None:
-        r = _core.sparse_wht_callable(signal, query_format == "packed", *opts)
+        r = _core.sparse_wht_callable(signal, opts, query_format == "packed")
     else:
-        r = _core.sparse_wht_array(x, *opts)
+        r = _core.sparse_wht_array(x, opts)
     return SparseWHTResult(*r[:2], n, *r[2:], s)

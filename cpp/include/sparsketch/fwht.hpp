@@ -341,24 +341,6 @@ FwhtResult fwht(const T* src, const FwhtStrides& src_strides, T* dst,
         ++res.passes;
       }
     }
-  } else if (src_strides.n == lay.inner && dst_strides.n == lay.inner &&
-             lay.n * lay.inner <= plan.l2 && (nt == 1 || total < plan.min_parallel)) {
-    // Small (n x inner) matrices with contiguous rows (e.g. the many short transforms of the
-    // sparse WHT): each one in place in cache by one thread, runs of rows fused three stages
-    // at a time.
-    const std::int64_t m = lay.n * lay.inner;
-    for (std::int64_t o = 0; o < lay.outer && !nonfinite; ++o) {
-      const T* s = src + o * src_strides.outer;
-      T* d = dst + o * dst_strides.outer;
-      if (opt.check_finite && !detail::all_finite(s, m)) {
-        nonfinite = true;
-        break;
-      }
-      if (d != s) std::memcpy(d, s, static_cast<std::size_t>(m) * sizeof(T));
-      detail::fwht_rows_inplace(d, lay.n, lay.inner);
-      if (scale != T(1)) detail::scale_inplace(d, m, scale);
-    }
-    res.passes = 1;
   } else {
     // Rows of (n x inner) matrices: every stage is a row stride.
     if (stages == 0) {

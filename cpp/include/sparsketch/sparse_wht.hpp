@@ -191,11 +191,12 @@ Bits<W> swht_bits(const CounterRng& rng, int attempt, int g, std::uint64_t q0, i
   return x;
 }
 
-/// One group of one attempt: the spectral re-indexing T (k' = T k), its inverse, the sampling
-/// map G = T^T (t = G t'), and the offsets d_p (in k' coordinates).
+/// One group of one attempt: the inverse of the spectral re-indexing T (k' = T k), the
+/// sampling map G = T^T (t = G t'; its first b columns are T's hash rows), and the offsets d_p
+/// (in k' coordinates).
 template <int W>
 struct SwhtGroup {
-  BitMatrix<W> T, Tinv, G;
+  BitMatrix<W> Tinv, G;
   std::vector<Bits<W>> offsets;
   std::vector<Bits<W>> gd;  ///< G d_p: <T k, d_p> = <k, G d_p> (the signs of a known k)
 };
@@ -205,7 +206,7 @@ struct SwhtGroup {
 /// columns c that are not pivots of H, ascending. Gauss-Jordan elimination on the rows gives
 /// R = E H with R the identity on the pivot columns p_r, so T k = k' solves as k_c = k'_(b+q)
 /// for the q-th non-pivot column c and k_(p_r) = (E k'_low)_r ^ <R_r, k> over the non-pivot
-/// columns: T, T^-1 and G = T^T are built in O(n b W) word operations.
+/// columns: T^-1 and G = T^T are built in O(n b W) word operations.
 template <int W>
 void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, SwhtGroup<W>& grp) {
   const std::uint64_t per_draw = 64u * W * W;  // items draw * per_draw + r W + word, r < b
@@ -214,7 +215,7 @@ void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, 
   std::vector<Word> E(ub);  // row r of E: bit j = coefficient of H_j (b <= 40)
   std::vector<int> piv(ub);
   for (std::uint64_t draw = 0;; ++draw) {
-    if ((draw + 1) * per_draw > (std::uint64_t{1} << 20))  // probability < 2^(-19 (b - n + 1))
+    if ((draw + 1) * per_draw > (std::uint64_t{1} << 20))  // each draw fails w.p. < 0.72
       throw std::runtime_error("sparse_wht: no full-rank hash drawn; change the seed");
     for (std::size_t r = 0; r < ub; ++r) {
       H[r] = swht_bits<W>(rng, attempt, g, draw * per_draw + r * W, n);
@@ -222,7 +223,7 @@ void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, 
       E[r] = Word{1} << r;
     }
     bool full_rank = true;
-    for (std::size_t r = 0; r < ub && full_rank; ++r) {
+    for (std::size_t r = 0; r < ub; ++r) {
       int p = -1;  // lowest set bit of R_r: earlier pivots are already eliminated from it
       for (int q = 0; q < W && p < 0; ++q)
         if (R[r].w[static_cast<std::size_t>(q)])
@@ -243,9 +244,8 @@ void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, 
     }
     if (full_rank) break;
   }
-  std::vector<int> row_of(static_cast<std::size_t>(n), -1);  // column -> row of T holding e_c
-  for (std::size_t r = 0; r < ub; ++r) row_of[static_cast<std::size_t>(piv[r])] = -2;
-  grp.T = BitMatrix<W>(n);
+  std::vector<char> is_pivot(static_cast<std::size_t>(n), 0);
+  for (std::size_t r = 0; r < ub; ++r) is_pivot[static_cast<std::size_t>(piv[r])] = 1;
   grp.Tinv = BitMatrix<W>(n);
   grp.G = BitMatrix<W>(n);
   for (std::size_t r = 0; r < ub; ++r) {
@@ -254,14 +254,9 @@ void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, 
       grp.Tinv.col[j].w[static_cast<std::size_t>(piv[r] >> 6)] |= ((E[r] >> j) & 1u)
                                                                   << (piv[r] & 63);
   }
-  int q = b;
+  int q = b;  // row of T holding e_c for the next non-pivot column c
   for (int c = 0; c < n; ++c) {
-    const auto uc = static_cast<std::size_t>(c);
-    Bits<W>& tc = grp.T.col[uc];  // column c of T: H_rc in rows r < b
-    for (std::size_t r = 0; r < ub; ++r) tc.w[0] |= static_cast<Word>(H[r].test(c)) << r;
-    if (row_of[uc] == -2) continue;
-    row_of[uc] = q;
-    tc.set(q);
+    if (is_pivot[static_cast<std::size_t>(c)]) continue;
     grp.G.col[static_cast<std::size_t>(q)] = Bits<W>::unit(c);
     Bits<W>& ic = grp.Tinv.col[static_cast<std::size_t>(q)];  // T^-1 e_q: e_c + R_rc e_(p_r)
     ic.set(c);
@@ -426,11 +421,11 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
     } else {
       // Lower quartile of the per-bin mean energy: zero-tons make up e^{-K/B} of the bins
       // (>= 37% for K <= B), so it falls among them, where E ~ sigma_b^2 chi2_P / P.
-      bin_energies();
-      std::vector<double> e(energy);
-      const std::size_t q = e.size() / 4;
-      std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(q), e.end());
-      sigma_b2 = e[q] / P;
+      bin_energies();  // reordered here; computed again after peeling
+      const std::size_t q = energy.size() / 4;
+      std::nth_element(energy.begin(), energy.begin() + static_cast<std::ptrdiff_t>(q),
+                       energy.end());
+      sigma_b2 = energy[q] / P;
     }
     const double floor = 1e-12 * amax;  // rounding of the transforms
     sigma_b2 = std::max(sigma_b2, floor * floor);
@@ -512,17 +507,8 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
     Bits<W> kp;
     kp.w[0] = static_cast<Word>(j);
     if (!o.robust) {
-      if constexpr (W == 1) {
-        Word bits = 0;
-        if (from_obs) {
-          const bool neg0 = obs[0] < 0;
-          for (int i = 0; i < m; ++i)
-            bits |= static_cast<Word>((obs[static_cast<std::size_t>(1 + i)] < 0) != neg0) << i;
-        } else {
-          bits = hi_bits[static_cast<std::size_t>(g * B + j)];
-        }
-        kp.w[0] |= bits << b;  // m = n - b < 64 bits above the b hashed ones
-        X = from_obs ? obs[0] : at(g, 0, j);
+      if (W == 1 && !from_obs) {  // m = n - b < 64 sign bits above the b hashed ones
+        kp.w[0] |= hi_bits[static_cast<std::size_t>(g * B + j)] << b;
       } else {
         if (!from_obs)
           for (int p = 0; p < P; ++p) obs[static_cast<std::size_t>(p)] = at(g, p, j);
@@ -532,9 +518,9 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
           kp.w[static_cast<std::size_t>(bit >> 6)] |=
               static_cast<Word>((obs[static_cast<std::size_t>(1 + i)] < 0) != neg0) << (bit & 63);
         }
-        X = obs[0];
       }
       k = grp.Tinv.apply(kp);
+      X = at(g, 0, j);
       return true;
     }
     // Chain r observes v_r = X s_r pi + noise, pi = (1, (-1)^(k'_b), ..., (-1)^(k'_(n-1))) and
@@ -701,12 +687,13 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
       res.unresolved += energy[static_cast<std::size_t>(i)] > zero_bound;
       resid += energy[static_cast<std::size_t>(i)] / P;
     }
-  } else {  // the bins left open (all of them examined again if peeling stopped early)
+  } else {  // the bins left open (all of them examined again if peeling stopped early: a
+            // drained queue leaves no bin dirty)
     for (std::int64_t i = 0; i < n_bins; ++i) {
       const int g = static_cast<int>(i / B);
       const std::int64_t j = i % B;
       const auto ui = static_cast<std::size_t>(i);
-      if (!drained || dirty[ui]) cls[ui] = examine(g, j);
+      if (!drained) cls[ui] = examine(g, j);
       if (cls[ui] == zero) continue;
       ++res.unresolved;
       double e = 0.0;

@@ -81,14 +81,13 @@ inline bool fwht_register_stages(const T* src, T* dst, std::int64_t m) noexcept 
 #endif
 }
 
-/// Radix-8 (three stages h, 2h, 4h) on the eight rows x + q*h, q = 0..7, each of length
-/// len <= h (vectors of W, then a scalar tail with the same operations).
+/// Radix-8 (three stages h, 2h, 4h) on the eight rows x + q*h, q = 0..7, each of length len.
+/// len is a multiple of W.
 template <class T>
 inline void fwht_radix8(T* x, std::int64_t h, std::int64_t len) noexcept {
   using V = typename Simd<T>::V;
   constexpr int W = Simd<T>::W;
-  std::int64_t k = 0;
-  for (; k + W <= len; k += W) {
+  for (std::int64_t k = 0; k < len; k += W) {
     T* p = x + k;
     V a0 = vload<V>(p), a1 = vload<V>(p + h), a2 = vload<V>(p + 2 * h), a3 = vload<V>(p + 3 * h);
     V a4 = vload<V>(p + 4 * h), a5 = vload<V>(p + 5 * h), a6 = vload<V>(p + 6 * h),
@@ -109,31 +108,14 @@ inline void fwht_radix8(T* x, std::int64_t h, std::int64_t len) noexcept {
     vstore(p + 6 * h, c2 - c6);
     vstore(p + 7 * h, c3 - c7);
   }
-  for (; k < len; ++k) {
-    T* p = x + k;
-    const T b0 = p[0] + p[h], b1 = p[0] - p[h], b2 = p[2 * h] + p[3 * h], b3 = p[2 * h] - p[3 * h];
-    const T b4 = p[4 * h] + p[5 * h], b5 = p[4 * h] - p[5 * h], b6 = p[6 * h] + p[7 * h],
-            b7 = p[6 * h] - p[7 * h];
-    const T c0 = b0 + b2, c2 = b0 - b2, c1 = b1 + b3, c3 = b1 - b3;
-    const T c4 = b4 + b6, c6 = b4 - b6, c5 = b5 + b7, c7 = b5 - b7;
-    p[0] = c0 + c4;
-    p[h] = c1 + c5;
-    p[2 * h] = c2 + c6;
-    p[3 * h] = c3 + c7;
-    p[4 * h] = c0 - c4;
-    p[5 * h] = c1 - c5;
-    p[6 * h] = c2 - c6;
-    p[7 * h] = c3 - c7;
-  }
 }
 
-/// Radix-4 (stages h, 2h) on the four rows x + q*h, q = 0..3, each of length len <= h.
+/// Radix-4 (stages h, 2h) on the four rows x + q*h, q = 0..3, each of length len (multiple of W).
 template <class T>
 inline void fwht_radix4(T* x, std::int64_t h, std::int64_t len) noexcept {
   using V = typename Simd<T>::V;
   constexpr int W = Simd<T>::W;
-  std::int64_t k = 0;
-  for (; k + W <= len; k += W) {
+  for (std::int64_t k = 0; k < len; k += W) {
     T* p = x + k;
     V a0 = vload<V>(p), a1 = vload<V>(p + h), a2 = vload<V>(p + 2 * h), a3 = vload<V>(p + 3 * h);
     V b0 = a0 + a1, b1 = a0 - a1, b2 = a2 + a3, b3 = a2 - a3;
@@ -142,52 +124,17 @@ inline void fwht_radix4(T* x, std::int64_t h, std::int64_t len) noexcept {
     vstore(p + 2 * h, b0 - b2);
     vstore(p + 3 * h, b1 - b3);
   }
-  for (; k < len; ++k) {
-    T* p = x + k;
-    const T b0 = p[0] + p[h], b1 = p[0] - p[h], b2 = p[2 * h] + p[3 * h], b3 = p[2 * h] - p[3 * h];
-    p[0] = b0 + b2;
-    p[h] = b1 + b3;
-    p[2 * h] = b0 - b2;
-    p[3 * h] = b1 - b3;
-  }
 }
 
-/// Radix-2 (stage h) on the two rows x, x + h of length len <= h.
+/// Radix-2 (stage h) on the two rows x, x + h of length len (multiple of W).
 template <class T>
 inline void fwht_radix2(T* x, std::int64_t h, std::int64_t len) noexcept {
   using V = typename Simd<T>::V;
   constexpr int W = Simd<T>::W;
-  std::int64_t k = 0;
-  for (; k + W <= len; k += W) {
+  for (std::int64_t k = 0; k < len; k += W) {
     V a = vload<V>(x + k), b = vload<V>(x + k + h);
     vstore(x + k, a + b);
     vstore(x + k + h, a - b);
-  }
-  for (; k < len; ++k) {
-    const T a = x[k], b = x[k + h];
-    x[k] = a + b;
-    x[k + h] = a - b;
-  }
-}
-
-/// The transform over the rows of a rows x cols matrix with contiguous rows (x[r * cols + c]),
-/// in place: the stage of row stride h pairs runs of h * cols contiguous elements, fused three
-/// stages at a time. For small matrices that fit in cache (one pass, any cols).
-template <class T>
-inline void fwht_rows_inplace(T* x, std::int64_t rows, std::int64_t cols) noexcept {
-  const std::int64_t m = rows * cols;
-  std::int64_t h = cols;  // row stride h / cols, in elements
-  while (h < m) {
-    if (8 * h <= m) {
-      for (std::int64_t j = 0; j < m; j += 8 * h) fwht_radix8(x + j, h, h);
-      h *= 8;
-    } else if (4 * h <= m) {
-      for (std::int64_t j = 0; j < m; j += 4 * h) fwht_radix4(x + j, h, h);
-      h *= 4;
-    } else {
-      for (std::int64_t j = 0; j < m; j += 2 * h) fwht_radix2(x + j, h, h);
-      h *= 2;
-    }
   }
 }
 
