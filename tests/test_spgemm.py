@@ -222,15 +222,17 @@ def test_topk_matches_brute_force(k, threshold, rng):
 
 
 @pytest.mark.parametrize("n_cols", [80, 4000])  # hash and dense accumulators
-@pytest.mark.parametrize("k", [1, 4])
+@pytest.mark.parametrize("k", [1, 4, 7])
 def test_topk_ties_and_nan_order(n_cols, k, rng):
     # small integer values: many equal products, so the tie rule (smaller column first) decides;
-    # a NaN in A makes NaN entries, which rank below every number (documented order)
+    # a NaN in A makes NaN entries, which rank below every number (documented order); +-inf in
+    # B make infinite entries (and NaN where they meet), ranked like any other number
     A = sp.random_array((40, 30), density=0.3, random_state=rng, format="csr",
                         data_sampler=lambda size: rng.integers(1, 3, size).astype(float))
     B = sp.random_array((30, n_cols), density=0.3 if n_cols == 80 else 0.6, random_state=rng,
                         format="csr", data_sampler=lambda size: rng.integers(1, 3, size).astype(float))
     A.data[0] = np.nan
+    B.data[1], B.data[2] = np.inf, -np.inf
     T = sp.csr_array(sparsketch.spgemm_topk(A, B, k))
     full = (A @ B).tocsr()
     full.sum_duplicates()
