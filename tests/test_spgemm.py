@@ -223,22 +223,29 @@ def test_topk_matches_brute_force(k, threshold, rng):
 
 @pytest.mark.parametrize("n_cols", [80, 4000])  # hash and dense accumulators
 @pytest.mark.parametrize("k", [1, 4, 7])
-def test_topk_ties_and_nan_order(n_cols, k, rng):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_topk_ties_and_nan_order(n_cols, k, dtype, rng):
     # small integer values: many equal products, so the tie rule (smaller column first) decides;
     # a NaN in A makes NaN entries, which rank below every number (documented order); +-inf in
     # B make infinite entries (and NaN where they meet), ranked like any other number
+    # (signed small integers: exact in float32 too, so every tie and sign is reproducible)
     A = sp.random_array((40, 30), density=0.3, random_state=rng, format="csr",
-                        data_sampler=lambda size: rng.integers(1, 3, size).astype(float))
+                        data_sampler=lambda size: rng.choice([-2.0, -1.0, 1.0, 2.0], size))
     B = sp.random_array((30, n_cols), density=0.3 if n_cols == 80 else 0.6, random_state=rng,
                         format="csr", data_sampler=lambda size: rng.integers(1, 3, size).astype(float))
     A.data[0] = np.nan
     B.data[1], B.data[2] = np.inf, -np.inf
+    A, B = A.astype(dtype), B.astype(dtype)
     T = sp.csr_array(sparsketch.spgemm_topk(A, B, k))
-    full = (A @ B).tocsr()
-    full.sum_duplicates()
+    assert T.dtype == dtype
+    # the product's pattern from |A| |B| (no cancellation; SciPy drops entries that cancel to 0,
+    # spgemm keeps them), its values from A @ B (0 where SciPy dropped one)
+    pattern = (abs(A) @ abs(B)).tocsr()
+    pattern.sort_indices()
+    full = sp.csr_array(A @ B)
     for i in range(40):
-        cols = full.indices[full.indptr[i]:full.indptr[i + 1]]
-        vals = full.data[full.indptr[i]:full.indptr[i + 1]]
+        cols = pattern.indices[pattern.indptr[i]:pattern.indptr[i + 1]]
+        vals = full[[i], :].toarray().ravel()[cols]
         nan = np.isnan(vals)
         order = np.lexsort((cols, -np.where(nan, 0, vals), nan))[:k]
         np.testing.assert_array_equal(T.indices[T.indptr[i]:T.indptr[i + 1]],

@@ -15,8 +15,8 @@ turn (an untimed call, then 3 samples; 1 sample for calls over 0.2 s; medians;
 Peers, same inputs, same process: SciPy ``A @ B`` (single-threaded, unsorted output; also timed
 with the ``sort_indices()`` a user needs afterwards), python-graphblas ``mxm`` (SuiteSparse:
 GraphBLAS), ``sparse_dot_mkl.dot_product_mkl`` (MKL; ``reorder_output=True`` for sorted output, also
-timed without), and for the top-k product
-``sparse_dot_topn.sp_matmul_topn``. Threads 1 and 2 (the machine's cores) for every threaded
+timed without), ``sparse_dot_topn.sp_matmul`` (its rows come out unsorted: timed with and without
+``sort_indices()``), and for the top-k product ``sparse_dot_topn.sp_matmul_topn``. Threads 1 and 2 (the machine's cores) for every threaded
 library. Reported: median time, GFLOP/s (2 x multiply-adds / time), peak extra memory of
 sparsketch's call (high-water RSS above the start, less the output), ratios.
 """
@@ -296,6 +296,23 @@ def run_point(point, threads, median_time):
         res["accuracy"]["mkl"] = _check(mkl_run(), ref)
     else:
         res["notes"].append("sparse_dot_mkl / MKL runtime not available")
+    try:
+        from sparse_dot_topn import sp_matmul
+        tpairs = [(sp.csr_matrix(a), sp.csr_matrix(b)) for a, b in pairs]
+
+        def topn_run(t, sort=True):  # sp_matmul's rows come out unsorted
+            out = None
+            for a, b in tpairs:
+                out = sp_matmul(a, b, n_threads=t)
+                if sort:
+                    out.sort_indices()
+            return out
+        for t in sorted({1, threads}):
+            timed(lambda t=t: topn_run(t), f"sparse_dot_topn ({t}t)")
+            timed(lambda t=t: topn_run(t, False), f"sparse_dot_topn unsorted ({t}t)")
+        res["accuracy"]["sparse_dot_topn"] = _check(topn_run(threads), ref)
+    except ImportError:
+        res["notes"].append("sparse_dot_topn not installed")
     run_queue()
     return res
 
@@ -320,9 +337,9 @@ def table(results):
            "(its raw unsorted time is shown too). Peak extra = sparsketch's high-water memory "
            "above the start, less the output.\n"]
     out.append("| product | flops | nnz(C) | sparsketch 1t | 2t | GFLOP/s (2t) | scipy | scipy+sort | "
-               "vs scipy+sort (2t) | graphblas 2t | mkl 2t | vs best peer (2t) | 1t vs scipy unsorted | "
-               "unsorted 2t: sparsketch / mkl | peak extra |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+               "vs scipy+sort (2t) | graphblas 2t | mkl 2t | sparse_dot_topn 2t | vs best peer (2t) | "
+               "1t vs scipy unsorted | unsorted 2t: sparsketch / mkl / sparse_dot_topn | peak extra |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         i, t = r["info"], r["times"]
         if r["point"]["kind"] == "topk":
@@ -336,9 +353,11 @@ def table(results):
             f"{t['scipy + sort_indices'] / s2:.2f}x | "
             f"{_fmt_t(t[f'graphblas ({threads}t)']) if f'graphblas ({threads}t)' in t else 'n/a'} | "
             f"{_fmt_t(t[f'mkl ({threads}t)']) if f'mkl ({threads}t)' in t else 'n/a'} | "
+            f"{_fmt_t(t[f'sparse_dot_topn ({threads}t)']) if f'sparse_dot_topn ({threads}t)' in t else 'n/a'} | "
             f"{(best / s2) if best else float('nan'):.2f}x ({name.split(' (')[0] if name else '-'}) | "
             f"{t['scipy'] / s1:.2f}x | {_fmt_t(t[f'sparsketch unsorted ({threads}t)'])} / "
-            f"{_fmt_t(t[f'mkl unsorted ({threads}t)']) if f'mkl unsorted ({threads}t)' in t else 'n/a'} | "
+            f"{_fmt_t(t[f'mkl unsorted ({threads}t)']) if f'mkl unsorted ({threads}t)' in t else 'n/a'} / "
+            f"{_fmt_t(t[f'sparse_dot_topn unsorted ({threads}t)']) if f'sparse_dot_topn unsorted ({threads}t)' in t else 'n/a'} | "
             f"{i['peak_extra'] / 2**20:.0f} MiB |")
     geo = [r["times"]["scipy + sort_indices"] / r["times"][max(
         (k for k in r["times"] if k.startswith("sparsketch (")), key=lambda k: int(k.split("(")[1][:-2]))]
@@ -366,7 +385,8 @@ def table(results):
 
 
 def summary(results):
-    rows = ["| product | sparsketch (2t) | scipy + sort | graphblas (2t) | mkl (2t) |", "|---|---|---|---|---|"]
+    rows = ["| product | sparsketch (2t) | scipy + sort | graphblas (2t) | mkl (2t) | sparse_dot_topn (2t) |",
+            "|---|---|---|---|---|---|"]
     for r in results:
         if r["point"]["kind"] == "topk":
             continue
@@ -378,7 +398,7 @@ def summary(results):
         def cell(k):
             return f"{_fmt_t(t[k])} ({t[k] / s2:.1f}x)" if k in t else "n/a"
         rows.append(f"| {r['info']['desc']} | {_fmt_t(s2)} | {cell('scipy + sort_indices')} | "
-                    f"{cell('graphblas (2t)')} | {cell('mkl (2t)')} |")
+                    f"{cell('graphblas (2t)')} | {cell('mkl (2t)')} | {cell('sparse_dot_topn (2t)')} |")
     return "\n".join(rows)
 
 

@@ -1,6 +1,8 @@
 // sparsketch::spgemm on CSR views against a dense triple loop (small random matrices), the
 // masked and top-k variants, and the shape check.
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -172,6 +174,21 @@ int main() {
     }
   }
   CHECK(topk_staging_fits(1000, 50, 10) && !topk_staging_fits(std::int64_t{1} << 30, 1000, 100));
+  {  // the top-k heap's integer keys order values like TopkBetter: NaN lowest, -0.0 == +0.0
+    const double inf = std::numeric_limits<double>::infinity();
+    const std::vector<double> asc = {-inf, -3.5, -1.0, -1e-300, -0.0, 0.0, 1e-300, 1.0, 2.0, inf};
+    CHECK(detail::order_key(std::nan("")) < detail::order_key(-inf));
+    CHECK(detail::order_key(std::nanf("")) <
+          detail::order_key(-std::numeric_limits<float>::infinity()));
+    for (std::size_t q = 1; q < asc.size(); ++q) {
+      const bool eq = asc[q] == asc[q - 1];
+      CHECK(eq ? detail::order_key(asc[q]) == detail::order_key(asc[q - 1])
+               : detail::order_key(asc[q]) > detail::order_key(asc[q - 1]));
+      const auto f0 = static_cast<float>(asc[q - 1]), f1 = static_cast<float>(asc[q]);
+      CHECK(f0 == f1 ? detail::order_key(f1) == detail::order_key(f0)
+                     : detail::order_key(f1) > detail::order_key(f0));
+    }
+  }
   CHECK_THROWS(spgemm(A.view(), A.view()), value_error);
   TEST_MAIN_END()
 }

@@ -350,6 +350,34 @@ inline bool use_dense(std::int64_t bound, std::int64_t n) {
   return n > 0 && (n <= kDenseAlways || bound * 8 >= n);
 }
 
+/// The top-k order on values as one integer: order_key(x) > order_key(y) iff x ranks before y
+/// on value (larger numbers first, NaN last; -0.0 and +0.0 equal), so the heap below
+/// compares integers and breaks ties on the column.
+template <class T>
+inline std::int64_t order_key(T v) {
+  if (std::isnan(v)) return std::numeric_limits<std::int64_t>::min();
+  if (v == T(0)) return 0;
+  std::int64_t b;
+  if constexpr (sizeof(T) == 8) {
+    std::memcpy(&b, &v, 8);
+  } else {
+    std::int32_t b32;
+    std::memcpy(&b32, &v, 4);
+    b = b32;
+  }
+  // sign-magnitude to two's complement: negative numbers order by decreasing magnitude
+  return b >= 0 ? b : b ^ std::numeric_limits<std::int64_t>::max();
+}
+
+/// An entry of the top-k heap: (order_key, column, value).
+template <class T>
+struct TopkEntry {
+  std::int64_t key, col;
+  T v;
+  /// Ranks after e under TopkBetter's order.
+  bool worse_than(const TopkEntry& e) const { return key < e.key || (key == e.key && col > e.col); }
+};
+
 /// Per-thread workspace of both passes.
 template <class T>
 struct RowWork {
@@ -358,6 +386,7 @@ struct RowWork {
   std::vector<std::int64_t> cols, tmp;
   std::vector<std::int64_t> stamp;  ///< symbolic pass: last row that touched each column
   std::vector<std::pair<std::int64_t, T>> pairs;
+  std::vector<TopkEntry<T>> heap;
   explicit RowWork(std::int64_t n) : dense(n) {}
 };
 
@@ -446,12 +475,12 @@ void select_top_k(std::vector<std::pair<std::int64_t, T>>& out, const SpgemmOpti
 
 /// The top-k entries of the accumulated row straight from the accumulator, into out (sorted by
 /// column), under select_top_k's order (TopkBetter, a strict total order, so the kept set is
-/// the same): a heap of the k best so far, worst on top. Most entries lose to the worst kept
-/// value on one compare in the scan loop (NaN on either side never rejects there and goes on
-/// to the full order); an entry strictly above it replaces the top, sifted down once. Top-10
-/// of X X^T, TF-IDF 50k x 100k, one thread, row selection: 380 ms with a std heap (pop + push
-/// for every entry) -> ~100 ms. Rows with at most top_k entries fall back to row_pairs +
-/// select_top_k.
+/// the same): a heap of the k best so far, worst on top, compared by (order_key, column).
+/// Most entries lose to the worst kept value on one compare in the scan loop (NaN on either
+/// side never rejects there); an entry that ranks before the top replaces it, sifted down once.
+/// Top-10 of X X^T, TF-IDF 50k x 100k, one thread, row selection: 380 ms with a std heap of
+/// pairs under TopkBetter (pop + push for every entry) -> ~100 ms. Rows with at most top_k
+/// entries fall back to row_pairs + select_top_k.
 template <class T>
 void row_top_k(RowWork<T>& w, bool dense, const SpgemmOptions& o,
                std::vector<std::pair<std::int64_t, T>>& out) {
@@ -464,47 +493,53 @@ void row_top_k(RowWork<T>& w, bool dense, const SpgemmOptions& o,
   }
   out.clear();
   if (o.top_k == 0) return;
-  const TopkBetter<T> better;
   const auto k = static_cast<std::size_t>(o.top_k);
+  std::vector<TopkEntry<T>>& h = w.heap;
+  h.clear();
   const T thr = static_cast<T>(o.threshold);
   const bool use_thr = o.use_threshold;
-  T worst = T(0);  // out[0].second once k are kept
-  const auto offer = [&](std::int64_t col, T v) {
-    if (use_thr && !(v > thr)) return;
-    const std::pair<std::int64_t, T> e(col, v);
-    if (out.size() < k) {
-      out.push_back(e);
-      std::push_heap(out.begin(), out.end(), better);
-      worst = out.front().second;
-      return;
-    }
-    if (!(v > worst) && !better(e, out.front())) return;  // v > worst: better for sure
-    std::size_t i = 0;  // replace the top, sift down: a better child moves up past e
-    for (;;) {
+  T worst = T(0);  // h[0].v once k are kept
+  const auto sift_down = [&](std::size_t i, const TopkEntry<T> e) {
+    for (;;) {  // the worse child moves up while it ranks after e
       std::size_t c = 2 * i + 1;
       if (c >= k) break;
-      if (c + 1 < k && better(out[c], out[c + 1])) ++c;
-      if (!better(e, out[c])) break;
-      out[i] = out[c];
+      c += static_cast<std::size_t>(c + 1 < k && h[c + 1].worse_than(h[c]));
+      if (!h[c].worse_than(e)) break;
+      h[i] = h[c];
       i = c;
     }
-    out[i] = e;
-    worst = out.front().second;
+    h[i] = e;
+  };
+  const auto offer = [&](std::int64_t col, T v) {
+    if (use_thr && !(v > thr)) return;
+    const TopkEntry<T> e{order_key(v), col, v};
+    if (h.size() < k) {
+      h.push_back(e);
+      if (h.size() == k) {  // heapify, worst on top
+        for (std::size_t i = k / 2; i-- > 0;) sift_down(i, h[i]);
+        worst = h[0].v;
+      }
+      return;
+    }
+    if (!h[0].worse_than(e)) return;
+    sift_down(0, e);
+    worst = h[0].v;
   };
   if (dense) {
     const std::int64_t* t = w.dense.touched();
     const std::int64_t tl = w.dense.count();
     std::int64_t e = 0;
-    for (; e < tl && out.size() < k; ++e) offer(t[e], w.dense.value(t[e]));
+    for (; e < tl && h.size() < k; ++e) offer(t[e], w.dense.value(t[e]));
     for (; e < tl; ++e) {
       const T v = w.dense.value(t[e]);
       if (!(v < worst)) offer(t[e], v);
     }
   } else {
     for (std::int64_t s : w.hash.used())
-      if (w.hash.state(s) == 2 && !(out.size() == k && w.hash.val(s) < worst))
+      if (w.hash.state(s) == 2 && !(h.size() == k && w.hash.val(s) < worst))
         offer(w.hash.key(s), w.hash.val(s));
   }
+  for (const auto& e : h) out.emplace_back(e.col, e.v);  // (fewer than k: threshold)
   std::sort(out.begin(), out.end(),
             [](const std::pair<std::int64_t, T>& x, const std::pair<std::int64_t, T>& y) {
               return x.first < y.first;
