@@ -83,16 +83,16 @@ py::tuple residual_gradient_csr_py(py::array indptr, py::array indices, py::arra
 }
 
 void validate_csr_py(py::array indptr, py::array indices, std::int64_t n_rows, std::int64_t n_cols,
-                     bool require_sorted) {
+                     bool require_sorted, const std::string& name) {
   auto run = [&](auto it) {
     using I = typename decltype(it)::type;
-    bind::require_dtype<I>(indptr, "A.indptr");
+    bind::require_dtype<I>(indptr, (name + ".indptr").c_str());
     if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1)
-      throw value_error("A.indptr: expected length " + std::to_string(n_rows + 1));
+      throw value_error(name + ".indptr: expected length " + std::to_string(n_rows + 1));
     const CsrView<double, I> v{static_cast<const I*>(indptr.data()),
                                static_cast<const I*>(indices.data()), nullptr, n_rows, n_cols};
     py::gil_scoped_release release;
-    validate_csr(v, static_cast<std::int64_t>(indices.shape(0)), require_sorted, "A");
+    validate_csr(v, static_cast<std::int64_t>(indices.shape(0)), require_sorted, name.c_str());
   };
   if (bind::has_dtype<std::int32_t>(indices))
     run(bind::type_tag<std::int32_t>{});
@@ -117,6 +117,6 @@ void bind_lstsq(py::module_& m) {
         py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("B"), py::arg("X"),
         py::arg("G"), py::arg("want_frob"), py::arg("n_threads"), "Same for CSR A.");
   m.def("validate_csr", &validate_csr_py, py::arg("indptr"), py::arg("indices"), py::arg("n_rows"),
-        py::arg("n_cols"), py::arg("require_sorted"),
-        "Validate CSR structure in one O(nnz) pass (ValueError / IndexError naming A).");
+        py::arg("n_cols"), py::arg("require_sorted"), py::arg("name") = "A",
+        "Validate CSR structure in O(nnz) (ValueError / IndexError naming the matrix).");
 }

@@ -130,7 +130,7 @@ def prepare_matrix(A, name: str = "A", sparse_format: str = "csr", check_finite:
                  np.ascontiguousarray(indptr)), shape=A.shape)
         # (a CSC matrix is the CSR matrix of its transpose)
         major, minor = A.shape if sparse_format != "csc" else A.shape[::-1]
-        _core.validate_csr(A.indptr, A.indices, major, minor, False)
+        _core.validate_csr(A.indptr, A.indices, major, minor, False, name)
         if not A.has_canonical_format:  # sorted, duplicate-free: results independent of format
             A = A.copy()
             A.sum_duplicates()

@@ -51,7 +51,7 @@ def _as_csr(X, name: str):
     if C.indices.dtype != C.indptr.dtype or C.indices.dtype not in (np.int32, np.int64):
         C = C.copy()
         C.indices, C.indptr = C.indices.astype(np.int64), C.indptr.astype(np.int64)
-    _core.validate_csr(C.indptr, C.indices, C.shape[0], C.shape[1], False)
+    _core.validate_csr(C.indptr, C.indices, C.shape[0], C.shape[1], False, name)
     return C
 
 
@@ -128,7 +128,7 @@ def _same_kind(A, data, indices, indptr, shape, sorted_):
 
 def _prepare(A, B, mask):
     A_ = _as_csr(A, "A")
-    B_ = _as_csr(B, "B")
+    B_ = A_ if B is A else _as_csr(B, "B")  # A @ A: one conversion and check
     if A_.shape[1] != B_.shape[0]:
         raise ValueError(f"B: shape mismatch, A is {A_.shape[0]} x {A_.shape[1]} and B is "
                          f"{B_.shape[0]} x {B_.shape[1]} (A.shape[1] must equal B.shape[0])")

@@ -1,6 +1,7 @@
 // Views, checked sizes, CSR validation and exception capture across an OpenMP region.
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -48,6 +49,40 @@ int main() {
   std::vector<std::int32_t> bad_ptr{0, 3, 2};
   CsrView<double, std::int32_t> d{bad_ptr.data(), indices.data(), values.data(), 2, 3};
   CHECK_THROWS(validate_csr(d, 2, false), value_error);
+  {  // random small CSRs (empty rows, descents at row starts, out-of-range entries): the
+     // vectorized checks accept exactly the matrices an entry-by-entry scan accepts
+    std::mt19937_64 gen(7);
+    for (int trial = 0; trial < 3000; ++trial) {
+      const int m = static_cast<int>(gen() % 6), n = 1 + static_cast<int>(gen() % 5);
+      std::vector<std::int64_t> ptr{0}, ix;
+      bool in_range = true, sorted = true;
+      for (int i = 0; i < m; ++i) {
+        const int len = static_cast<int>(gen() % 4);
+        for (int q = 0; q < len; ++q) {
+          const std::int64_t j = static_cast<std::int64_t>(gen() % (n + 2)) - 1;  // -1 .. n
+          in_range = in_range && j >= 0 && j < n;
+          if (q > 0 && j <= ix.back()) sorted = false;
+          ix.push_back(j);
+        }
+        ptr.push_back(static_cast<std::int64_t>(ix.size()));
+      }
+      const CsrView<double, std::int64_t> v{ptr.data(), ix.data(), nullptr, m, n};
+      const auto nnz = static_cast<std::int64_t>(ix.size());
+      for (const bool req : {false, true}) {
+        bool threw = false;
+        try {
+          validate_csr(v, nnz, req);
+        } catch (const index_error&) {
+          threw = true;
+          CHECK(!in_range);
+        } catch (const value_error&) {
+          threw = true;
+          CHECK(req && !sorted);  // (the first fault in row order is reported)
+        }
+        CHECK(threw == (!in_range || (req && !sorted)));
+      }
+    }
+  }
 
   // An exception thrown in one iteration of a parallel loop surfaces once, after the region.
   ExceptionCapture ex;
