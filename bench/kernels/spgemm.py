@@ -335,7 +335,8 @@ def table(results):
            "sparsketch time with sorted output at the same thread count (> 1: sparsketch "
            "faster); SciPy is single-threaded and its ratio uses 'scipy + sort_indices' "
            "(its raw unsorted time is shown too). Peak extra = sparsketch's high-water memory "
-           "above the start, less the output.\n"]
+           "above the start, less the output (Galerkin rows: the intermediate A P, held while "
+           "P^T (A P) is computed, is part of it).\n"]
     out.append("| product | flops | nnz(C) | sparsketch 1t | 2t | GFLOP/s (2t) | scipy | scipy+sort | "
                "vs scipy+sort (2t) | graphblas 2t | mkl 2t | sparse_dot_topn 2t | vs best peer (2t) | "
                "1t vs scipy unsorted | unsorted 2t: sparsketch / mkl / sparse_dot_topn | peak extra |")
