@@ -383,14 +383,15 @@ def test_kernels_bad_input(rng):
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg", "sketch", "auto"])
-@pytest.mark.parametrize("dtype,k,big", [(np.float64, 37, 3600), (np.float32, 21, 12500)])
+@pytest.mark.parametrize("dtype,k,big", [(np.float64, 37, 56000), (np.float32, 21, 192000)])
 def test_half_step_every_solver_row_size_and_rank(solver, dtype, k, big, rng):
-    # Rows of 1 .. `big` observations: `big` exceeds the per-thread packing buffer of the
-    # iterative solvers (1 MiB of design: 3449 rows at d = 38 in float64, 11915 at d = 22 in
-    # float32), so the packed and the streaming code paths and the Gram kernel's padding
-    # (k not a multiple of the SIMD width) are all exercised, with IRLS-like weights.
+    # Rows of 1 .. `big` observations: `big` exceeds the largest row the iterative solvers pack
+    # (16 MiB of design: 55188 rows at d = 38 in float64, 190650 at d = 22 in float32), and
+    # 900 < 3000 < big grows the per-thread buffer past its first 1 MiB, so the packed, the
+    # regrown and the streaming code paths and the Gram kernel's padding (k not a multiple of
+    # the SIMD width) are all exercised, with IRLS-like weights.
     n = big + 500
-    lens = [1, 3, 9, 40, 300, 900, big]
+    lens = [1, 3, 9, 40, 300, 900, 3000, 14000, big]
     indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
     indices = np.concatenate([np.sort(rng.choice(n, s, replace=False)) for s in lens])
     indices = indices.astype(np.int32)

@@ -36,8 +36,9 @@
 ///   - automatic: per row, cholesky or cg by auto_prefers_exact (tiny rows and rows too large
 ///     to pack exactly, the others by a flop model).
 /// The iterative solvers first copy a row's design rows into a contiguous per-thread buffer when
-/// it fits (AlsWork::kPackBytes = 1 MiB, the L2 size of the reference machine), so each iteration
-/// is two dense matrix-vector products on L2- resident data instead of a new gather of rows of V.
+/// it fits (AlsWork::kPackMaxBytes = 16 MiB; the buffer starts at 1 MiB, the L2 size of the
+/// reference machine, and grows with the rows), so each iteration is two dense matrix-vector
+/// products streaming contiguous memory instead of a new gather of random rows of V.
 /// Rows without observations get u = 0. A singular system (reg = 0 and s < d) is solved in the
 /// minimum-norm sense (complete orthogonal decomposition), never producing NaN.
 ///
@@ -194,13 +195,30 @@ struct AlsWork {
   RowMat<T> tile, sk;
   ColMat<T> gram, gff, chol;  ///< d x d system; kp x kp factor block (gram_update); L
   Vec<T> ty, u, r, z, p, q, diag, b, xsum, lam;
-  RowMat<T> pack;       ///< the row's design sqrt(w) X (s x d), when s <= pack.rows()
+  RowMat<T> pack;       ///< the row's design sqrt(w) X (s x d), when can_pack(s)
   Vec<T> py, pt;        ///< sqrt(w) y and scratch, same length
   double yy = 0.0;      ///< y^T W y of the row (accumulate_normal_equations)
   bool packed = false;  ///< pack holds the current row's design
   std::int64_t kp = 0;  ///< k rounded up to a multiple of kGramLanes<T>
-  /// Rows of at most this many bytes of design are packed for the iterative solvers.
+  /// Rows of at most kPackMaxBytes of design are packed for the iterative solvers; the buffer
+  /// starts at kPackBytes and grows to the longest row packed so far.
   static constexpr std::int64_t kPackBytes = 1024 * 1024;
+  static constexpr std::int64_t kPackMaxBytes = std::int64_t{16} << 20;
+  /// Whether a row of s observations is packed (design of s x gram.cols() entries).
+  bool can_pack(std::int64_t s) const {
+    return s * gram.cols() * static_cast<std::int64_t>(sizeof(T)) <= kPackMaxBytes;
+  }
+  /// Makes room for a packed row of s observations (can_pack(s)).
+  void reserve_pack(std::int64_t s) {
+    if (s <= pack.rows()) return;
+    const std::int64_t rows = std::max<std::int64_t>(
+        s,
+        std::min<std::int64_t>(
+            2 * pack.rows(), kPackMaxBytes / (gram.cols() * static_cast<std::int64_t>(sizeof(T)))));
+    pack.resize(rows, gram.cols());
+    py.resize(rows);
+    pt.resize(rows);
+  }
   void resize(std::int64_t k, std::int64_t d, std::int64_t sketch_rows) {
     if (gram.cols() != d) {
       kp = (k + kGramLanes<T> - 1) / kGramLanes<T> * kGramLanes<T>;
@@ -388,8 +406,9 @@ void prepare_row(const FixedSide<T>& F, const RowProblem<T, I>& P, AlsWork<T>& w
   const std::int64_t d = F.d();
   const std::int64_t k = F.k;
   for (std::int64_t l = 0; l < d; ++l) w.lam[l] = P.lam(l, k);
-  w.packed = P.s() <= w.pack.rows();
+  w.packed = w.can_pack(P.s());
   if (!w.packed) return;
+  w.reserve_pack(P.s());
   for (std::int64_t p = P.lo; p < P.hi; ++p) {
     const auto j = static_cast<std::int64_t>(P.cols[p]);
     if (p + kPrefetch < P.hi)
@@ -578,13 +597,13 @@ AlsStepInfo als_half_step(const CsrView<T, I>& R, const T* weights, const T* V, 
           P.lambda_bias = static_cast<T>((o.bias_reg >= 0 ? o.bias_reg : o.reg) * scale);
           AlsSolver s = o.solver;
           if (s == AlsSolver::automatic)
-            s = detail::auto_prefers_exact(P.s(), d, P.s() <= w.pack.rows()) ? AlsSolver::cholesky
-                                                                             : AlsSolver::cg;
+            s = detail::auto_prefers_exact(P.s(), d, w.can_pack(P.s())) ? AlsSolver::cholesky
+                                                                        : AlsSolver::cg;
           // A row no longer than its sketch gains nothing from sketching: such rows take the
           // automatic choice (Jacobi CG, O(s d) per step, or Cholesky when that is cheaper).
           if (s == AlsSolver::sketch && P.s() <= o.sketch_factor * d)
-            s = detail::auto_prefers_exact(P.s(), d, P.s() <= w.pack.rows()) ? AlsSolver::cholesky
-                                                                             : AlsSolver::cg;
+            s = detail::auto_prefers_exact(P.s(), d, w.can_pack(P.s())) ? AlsSolver::cholesky
+                                                                        : AlsSolver::cg;
           for (std::int64_t l = 0; l < k; ++l) w.u[l] = ui[l];
           if (own_bias) w.u[k] = own_bias[i];
           if (!w.u.allFinite()) w.u.setZero();
