@@ -16,8 +16,8 @@ Peers, same inputs, same process: SciPy ``A @ B`` (single-threaded, unsorted out
 with the ``sort_indices()`` a user needs afterwards), python-graphblas ``mxm`` (SuiteSparse:
 GraphBLAS), ``sparse_dot_mkl.dot_product_mkl`` (MKL; ``reorder_output=True`` for sorted output, also
 timed without), ``sparse_dot_topn.sp_matmul`` (its rows come out unsorted: timed with and without
-``sort_indices()``), and for the top-k product ``sparse_dot_topn.sp_matmul_topn``. Threads 1 and 2 (the machine's cores) for every threaded
-library. Reported: median time, GFLOP/s (2 x multiply-adds / time), peak extra memory of
+``sort_indices()``), and for the top-k product ``sparse_dot_topn.sp_matmul_topn``. Threads 1
+and 2 (the machine's cores) for every threaded library. Reported: median time, GFLOP/s (2 x multiply-adds / time), peak extra memory of
 sparsketch's call (high-water RSS above the start, less the output), ratios.
 """
 
@@ -321,6 +321,10 @@ def _fmt_t(t):
     return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
+def _t_or_na(times, key):
+    return _fmt_t(times[key]) if key in times else "n/a"
+
+
 def _best_peer(times, t):
     cands = {k: v for k, v in times.items() if k.endswith(f"({t}t)") and
              not k.startswith("sparsketch") and "unsorted" not in k}
@@ -352,13 +356,12 @@ def table(results):
             f"| {i['desc']} | {i['flops']:.3g} | {i['out_nnz']:.3g} | {_fmt_t(s1)} | {_fmt_t(s2)} | "
             f"{2 * i['flops'] / s2 / 1e9:.2f} | {_fmt_t(t['scipy'])} | {_fmt_t(t['scipy + sort_indices'])} | "
             f"{t['scipy + sort_indices'] / s2:.2f}x | "
-            f"{_fmt_t(t[f'graphblas ({threads}t)']) if f'graphblas ({threads}t)' in t else 'n/a'} | "
-            f"{_fmt_t(t[f'mkl ({threads}t)']) if f'mkl ({threads}t)' in t else 'n/a'} | "
-            f"{_fmt_t(t[f'sparse_dot_topn ({threads}t)']) if f'sparse_dot_topn ({threads}t)' in t else 'n/a'} | "
+            f"{_t_or_na(t, f'graphblas ({threads}t)')} | {_t_or_na(t, f'mkl ({threads}t)')} | "
+            f"{_t_or_na(t, f'sparse_dot_topn ({threads}t)')} | "
             f"{(best / s2) if best else float('nan'):.2f}x ({name.split(' (')[0] if name else '-'}) | "
             f"{t['scipy'] / s1:.2f}x | {_fmt_t(t[f'sparsketch unsorted ({threads}t)'])} / "
-            f"{_fmt_t(t[f'mkl unsorted ({threads}t)']) if f'mkl unsorted ({threads}t)' in t else 'n/a'} / "
-            f"{_fmt_t(t[f'sparse_dot_topn unsorted ({threads}t)']) if f'sparse_dot_topn unsorted ({threads}t)' in t else 'n/a'} | "
+            f"{_t_or_na(t, f'mkl unsorted ({threads}t)')} / "
+            f"{_t_or_na(t, f'sparse_dot_topn unsorted ({threads}t)')} | "
             f"{i['peak_extra'] / 2**20:.0f} MiB |")
     geo = [r["times"]["scipy + sort_indices"] / r["times"][max(
         (k for k in r["times"] if k.startswith("sparsketch (")), key=lambda k: int(k.split("(")[1][:-2]))]
