@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -71,6 +72,8 @@ struct CallableSampler {
   py::function f;
   int n;
   bool packed;
+  mutable double eps = 0.0;  // rounding of the values returned (float16 / float32 answers)
+  double sample_eps() const { return eps; }
   void operator()(const std::uint64_t* idx, std::int64_t count, double* out) const {
     py::gil_scoped_acquire gil;
     py::object q;
@@ -102,6 +105,8 @@ struct CallableSampler {
       throw value_error("signal: the callable must return an array of shape (" +
                         std::to_string(count) + ",) for a batch of " + std::to_string(count) +
                         " queries, got shape " + py::str(arr.attr("shape")).cast<std::string>());
+    if (kind == 'f' && arr.itemsize() < 8)
+      eps = std::max(eps, arr.itemsize() == 4 ? 0x1p-23 : 0x1p-10);
     py::array_t<double, py::array::c_style | py::array::forcecast> v(arr);
     const double* pv = v.data();
     for (std::int64_t i = 0; i < count; ++i) {

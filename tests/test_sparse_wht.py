@@ -89,6 +89,23 @@ def test_noiseless_structured_supports(support, rng):
     np.testing.assert_allclose(res.values, val, rtol=1e-5)  # float32 samples
 
 
+@pytest.mark.parametrize("K", [5, 40])
+def test_robust_default_on_exact_float32_signal(K, rng):
+    # float32 storage rounds every sample (relative 2^-24): the robust design's noise floor
+    # follows the samples' precision, so an exactly sparse float32 signal - and a callable
+    # answering in float32 - is recovered with the default noise="auto" (it used to fail on
+    # the rounding alone).
+    n = 12
+    for seed in range(5):
+        idx, val = _spectrum(rng, n, K)
+        x = _signal(n, idx, val, np.float32)
+        for sig in (x, lambda bits: x[bits.astype(np.int64) @ (1 << np.arange(n))]):
+            res = sparsketch.sparse_wht(sig, n, k=K, seed=seed)
+            assert res.success
+            np.testing.assert_array_equal(res.indices, idx)
+            np.testing.assert_allclose(res.values, val, rtol=1e-4)
+
+
 def test_noiseless_success_rate_at_full_load(rng):
     # K / B = 1 with C = 3 groups: well below the peeling threshold of 3-groups hashing (about
     # K / B = 2.4, Scheibler et al. 2015); >= 98 of 100 seeds succeed in one attempt.

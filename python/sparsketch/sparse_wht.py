@@ -318,13 +318,17 @@ def sparse_wht(signal, n=None, *, k=None, noise="auto", max_samples=None, seed=N
             raise ValueError(f"b: expected 1 <= b <= min(n, 40) = {min(n, 40)}, got {b}")
     if max_samples is not None:
         max_samples = check_int(max_samples, "max_samples", minimum=1)
-    groups = check_int(groups, "groups", minimum=1)
-    chains = check_int(chains, "chains", minimum=1)
-    verify = check_int(verify, "verify", minimum=0)
-    max_attempts = check_int(max_attempts, "max_attempts", minimum=1)
-    alpha = check_float(alpha, "alpha", minimum=0.0)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha}")
+    if not (type(groups) is int and groups >= 1 and type(chains) is int and chains >= 1
+            and type(verify) is int and verify >= 0 and type(max_attempts) is int
+            and max_attempts >= 1):  # (one test for the common case)
+        groups = check_int(groups, "groups", minimum=1)
+        chains = check_int(chains, "chains", minimum=1)
+        verify = check_int(verify, "verify", minimum=0)
+        max_attempts = check_int(max_attempts, "max_attempts", minimum=1)
+    if not (type(alpha) is float and 0.0 < alpha < 1.0):
+        alpha = check_float(alpha, "alpha", minimum=0.0)
+        if not 0.0 < alpha < 1.0:
+            raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha}")
     if tol is not None:
         tol = check_float(tol, "tol", minimum=0.0)
         if tol <= 0.0:

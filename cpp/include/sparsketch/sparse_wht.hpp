@@ -56,11 +56,18 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sparsketch/common.hpp"
+#include "sparsketch/detail/simd.hpp"
 #include "sparsketch/fwht.hpp"
 #include "sparsketch/random.hpp"
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace sparsketch {
 
@@ -149,14 +156,36 @@ template <int W>
 struct BitMatrix {
   int n = 0;
   std::vector<Bits<W>> col;
+  /// W = 1, after build_tables(): entry 16 c + v = the sum of the columns 4 c + i with bit i
+  /// of v set, so A x is one lookup per 4 bits of x.
+  std::vector<Word> nib;
   explicit BitMatrix(int n_ = 0) : n(n_), col(static_cast<std::size_t>(n_)) {}
+  void build_tables() {
+    static_assert(W == 1, "nibble tables for one-word indices only");
+    const int chunks = (n + 3) / 4;
+    nib.resize(static_cast<std::size_t>(16 * chunks));
+    for (int c = 0; c < chunks; ++c) {
+      Word* t = nib.data() + 16 * c;
+      t[0] = 0;
+      for (unsigned v = 1; v < 16; ++v) {
+        const int i = 4 * c + __builtin_ctz(v);
+        t[v] = t[v & (v - 1)] ^ (i < n ? col[static_cast<std::size_t>(i)].w[0] : Word{0});
+      }
+    }
+  }
   Bits<W> apply(const Bits<W>& x) const {  // A x
     Bits<W> y;
-    if constexpr (W == 1) {  // branch-free: the bits of x are random, a branch mispredicts
+    if constexpr (W == 1) {
       const Word v = x.w[0];
       Word acc = 0;
-      for (int i = 0; i < n; ++i)
-        acc ^= col[static_cast<std::size_t>(i)].w[0] & (Word{0} - ((v >> i) & 1u));
+      if (!nib.empty()) {
+        const int chunks = (n + 3) / 4;
+        for (int c = 0; c < chunks; ++c)
+          acc ^= nib[static_cast<std::size_t>(16 * c + ((v >> (4 * c)) & 15u))];
+      } else {  // branch-free: the bits of x are random, a branch mispredicts
+        for (int i = 0; i < n; ++i)
+          acc ^= col[static_cast<std::size_t>(i)].w[0] & (Word{0} - ((v >> i) & 1u));
+      }
       y.w[0] = acc;
       return y;
     }
@@ -191,29 +220,38 @@ Bits<W> swht_bits(const CounterRng& rng, int attempt, int g, std::uint64_t q0, i
   return x;
 }
 
-/// One group of one attempt: the inverse of the spectral re-indexing T (k' = T k), the
-/// sampling map G = T^T (t = G t'; its first b columns are T's hash rows), and the offsets d_p
-/// (in k' coordinates).
+/// One group of one attempt: the spectral re-indexing T (k' = T k, stored by columns) and its
+/// inverse, the sampling map G = T^T (t = G t'; its first b columns are T's hash rows), the
+/// offsets d_p (in k' coordinates) and G d_p.
 template <int W>
 struct SwhtGroup {
-  BitMatrix<W> Tinv, G;
+  BitMatrix<W> T, Tinv, G;
   std::vector<Bits<W>> offsets;
   std::vector<Bits<W>> gd;  ///< G d_p: <T k, d_p> = <k, G d_p> (the signs of a known k)
 };
+
+/// Sets `m` to the n x n zero matrix, reusing its storage.
+template <int W>
+void reset_bit_matrix(BitMatrix<W>& m, int n) {
+  m.n = n;
+  m.col.assign(static_cast<std::size_t>(n), Bits<W>{});
+  m.nib.clear();
+}
 
 /// The re-indexing of group g: rows 0..b-1 of T are uniformly random n-bit rows H_r (redrawn
 /// while rank deficient, probability < 2^(b - n + 1)); rows b..n-1 are the unit rows e_c of the
 /// columns c that are not pivots of H, ascending. Gauss-Jordan elimination on the rows gives
 /// R = E H with R the identity on the pivot columns p_r, so T k = k' solves as k_c = k'_(b+q)
 /// for the q-th non-pivot column c and k_(p_r) = (E k'_low)_r ^ <R_r, k> over the non-pivot
-/// columns: T^-1 and G = T^T are built in O(n b W) word operations.
+/// columns: T, T^-1 and G = T^T are built in O(n b W) word operations.
 template <int W>
 void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, SwhtGroup<W>& grp) {
+  constexpr int kMaxB = 40;                    // b <= 40 (check_sparse_wht_options)
   const std::uint64_t per_draw = 64u * W * W;  // items draw * per_draw + r W + word, r < b
   const auto ub = static_cast<std::size_t>(b);
-  std::vector<Bits<W>> H(ub), R(ub);
-  std::vector<Word> E(ub);  // row r of E: bit j = coefficient of H_j (b <= 40)
-  std::vector<int> piv(ub);
+  std::array<Bits<W>, kMaxB> H, R;
+  std::array<Word, kMaxB> E{};  // row r of E: bit j = coefficient of H_j
+  std::array<int, kMaxB> piv{};
   for (std::uint64_t draw = 0;; ++draw) {
     if ((draw + 1) * per_draw > (std::uint64_t{1} << 20))  // each draw fails w.p. < 0.72
       throw std::runtime_error("sparse_wht: no full-rank hash drawn; change the seed");
@@ -244,20 +282,24 @@ void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, 
     }
     if (full_rank) break;
   }
-  std::vector<char> is_pivot(static_cast<std::size_t>(n), 0);
-  for (std::size_t r = 0; r < ub; ++r) is_pivot[static_cast<std::size_t>(piv[r])] = 1;
-  grp.Tinv = BitMatrix<W>(n);
-  grp.G = BitMatrix<W>(n);
+  Bits<W> pivots;  // bit c: column c is a pivot
+  for (std::size_t r = 0; r < ub; ++r) pivots.set(piv[r]);
+  reset_bit_matrix(grp.T, n);
+  reset_bit_matrix(grp.Tinv, n);
+  reset_bit_matrix(grp.G, n);
   for (std::size_t r = 0; r < ub; ++r) {
     grp.G.col[r] = H[r];
+    for (int c = 0; c < n; ++c)  // T e_c, bit r: entry (r, c) of the hash rows
+      grp.T.col[static_cast<std::size_t>(c)].w[0] |= static_cast<Word>(H[r].test(c)) << r;
     for (std::size_t j = 0; j < ub; ++j)  // T^-1 e_j, j < b: k_(p_r) = E_rj
       grp.Tinv.col[j].w[static_cast<std::size_t>(piv[r] >> 6)] |= ((E[r] >> j) & 1u)
                                                                   << (piv[r] & 63);
   }
   int q = b;  // row of T holding e_c for the next non-pivot column c
   for (int c = 0; c < n; ++c) {
-    if (is_pivot[static_cast<std::size_t>(c)]) continue;
+    if (pivots.test(c)) continue;
     grp.G.col[static_cast<std::size_t>(q)] = Bits<W>::unit(c);
+    grp.T.col[static_cast<std::size_t>(c)].set(q);
     Bits<W>& ic = grp.Tinv.col[static_cast<std::size_t>(q)];  // T^-1 e_q: e_c + R_rc e_(p_r)
     ic.set(c);
     for (std::size_t r = 0; r < ub; ++r)
@@ -267,17 +309,17 @@ void random_reindexing(const CounterRng& rng, int attempt, int g, int n, int b, 
   }
 }
 
-/// Offsets of a group. Noiseless: 0, e_b, ..., e_{n-1}. Robust: chains r < R of
+/// Offsets of a group, into d. Noiseless: 0, e_b, ..., e_{n-1}. Robust: chains r < R of
 /// [d_r, d_r ^ e_b, ..., d_r ^ e_{n-1}], then `verify` random offsets.
 template <int W>
-std::vector<Bits<W>> swht_offsets(const SparseWhtOptions& o, int b, const CounterRng& rng,
-                                  int attempt, int g) {
+void swht_offsets(const SparseWhtOptions& o, int b, const CounterRng& rng, int attempt, int g,
+                  std::vector<Bits<W>>& d) {
   const int n = o.n, m = n - b;
-  std::vector<Bits<W>> d;
+  d.clear();
   if (!o.robust) {
     d.emplace_back();
     for (int i = 0; i < m; ++i) d.push_back(Bits<W>::unit(b + i));
-    return d;
+    return;
   }
   std::uint64_t q = std::uint64_t{1} << 20;
   for (int r = 0; r < o.chains; ++r, q += W) {
@@ -290,7 +332,6 @@ std::vector<Bits<W>> swht_offsets(const SparseWhtOptions& o, int b, const Counte
     }
   }
   for (int v = 0; v < o.verify; ++v, q += W) d.push_back(swht_bits<W>(rng, attempt, g, q, n));
-  return d;
 }
 
 /// Chi-square upper tail bound of Laurent and Massart: P(chi2_p >= p + 2 sqrt(p L) + 2 L) <=
@@ -299,16 +340,64 @@ inline double chi2_bound(double p, double L) {
   return p + 2.0 * std::sqrt(p * L) + 2.0 * L;
 }
 
-/// Decoding state of one attempt.
+/// A coefficient found by peeling (seq: the order it was found in).
+template <int W>
+struct SwhtFound {
+  Bits<W> k;
+  std::int64_t seq;
+  double x;
+};
+
+/// Decoding state of one attempt and the scratch of the decoder, kept between attempts and
+/// (per thread, see swht_workspace) between calls, so that a small transform allocates nothing.
 template <int W>
 struct SwhtAttempt {
   int n = 0, b = 0, C = 0, P = 0;
+  double sample_eps = 0.0;  ///< relative rounding of the samples (the sampler's sample_eps())
+  int ld = 0;  ///< row stride of V: P rounded up to a multiple of kSwhtRowAlign (padding 0)
   std::int64_t B = 0;
   std::vector<SwhtGroup<W>> groups;
-  /// [g][p][l]: the samples u_p[l] (query order), transformed in place over l into [g][p][j]:
-  /// observation p of bin j.
+  /// [g][l][p] (rows of ld): the samples u_p[l], transformed in place over l into [g][j][p]:
+  /// the P observations of bin j of group g, contiguous (classified, decoded and peeled as
+  /// short vectors).
   std::vector<double> V;
+  std::vector<double> raw;  ///< a generic sampler's answers, in query order [g][p][l]
+  std::vector<Word> gl;     ///< [g][l]: G_g l (W words)
+  std::vector<Word> gdw;    ///< [g][p]: G_g d_p (W words)
+  std::vector<Word> idx;    ///< the queries, for a sampler without gather_xor
+  // decoder scratch
+  std::vector<char> cls, queued, dirty;
+  std::vector<Word> hi_bits;
+  std::vector<double> obs, cpi, cnew, energy;
+  std::vector<std::int64_t> queue;
+  std::vector<SwhtFound<W>> found;
+  bool busy = false;
+
+  std::size_t capacity_bytes() const {
+    std::size_t s =
+        (V.capacity() + raw.capacity() + obs.capacity() + cpi.capacity() + cnew.capacity() +
+         energy.capacity()) *
+            sizeof(double) +
+        (gl.capacity() + gdw.capacity() + idx.capacity() + hi_bits.capacity()) * sizeof(Word) +
+        cls.capacity() + queued.capacity() + dirty.capacity() +
+        queue.capacity() * sizeof(std::int64_t) + found.capacity() * sizeof(SwhtFound<W>);
+    for (const auto& g : groups)
+      s += (g.T.col.capacity() + g.Tinv.col.capacity() + g.G.col.capacity() + g.offsets.capacity() +
+            g.gd.capacity()) *
+               sizeof(Bits<W>) +
+           (g.T.nib.capacity() + g.Tinv.nib.capacity()) * sizeof(Word);
+    return s;
+  }
 };
+
+/// The calling thread's workspace for index width W, or nullptr while it is in use (a
+/// callable signal that itself calls sparse_wht on the same thread): the caller then makes
+/// its own.
+template <int W>
+SwhtAttempt<W>* swht_thread_workspace() {
+  thread_local SwhtAttempt<W> ws;
+  return ws.busy ? nullptr : &ws;
+}
 
 /// Index words per query / coefficient for n variables: 1, 2, 4, 8 or 16 (n <= 1024).
 inline int swht_words(int n) {
@@ -317,100 +406,311 @@ inline int swht_words(int n) {
   return w;
 }
 
+/// Noiseless bin test on the P <= 64 observations u[0..P) (u readable up to ld, a multiple of 4):
+/// bit p of `big` is |u_p| > tol, of `dev` ||u_p| - |u_0|| > tol, of `neg` the sign bit of u_p.
+inline void swht_bin_flags(const double* u, int P, int ld, double tol, Word& big, Word& dev,
+                           Word& neg) {
+  const Word valid = low_mask(P);
+  Word bg = 0, dv = 0, ng = 0;
+#if defined(__AVX__)
+  const __m256d absmask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+  const __m256d vt = _mm256_set1_pd(tol);
+  const __m256d a0 = _mm256_set1_pd(std::abs(u[0]));
+  for (int p = 0; p < ld; p += 4) {
+    const __m256d v = _mm256_loadu_pd(u + p);
+    const __m256d a = _mm256_and_pd(v, absmask);
+    const __m256d d = _mm256_and_pd(_mm256_sub_pd(a, a0), absmask);
+    bg |= static_cast<Word>(_mm256_movemask_pd(_mm256_cmp_pd(a, vt, _CMP_GT_OQ))) << p;
+    dv |= static_cast<Word>(_mm256_movemask_pd(_mm256_cmp_pd(d, vt, _CMP_GT_OQ))) << p;
+    ng |= static_cast<Word>(_mm256_movemask_pd(v)) << p;
+  }
+#else
+  (void)ld;
+  const double a0 = std::abs(u[0]);
+  for (int p = 0; p < P; ++p) {
+    const double a = std::abs(u[p]);
+    bg |= static_cast<Word>(a > tol) << p;
+    dv |= static_cast<Word>(std::abs(a - a0) > tol) << p;
+    ng |= static_cast<Word>(std::signbit(u[p])) << p;
+  }
+#endif
+  big = bg & valid;
+  dev = dv & valid;
+  neg = ng & valid;
+}
+
+/// Sign-bit (bit p of the index: lane p negative) and lane (bit p: lane p kept) masks for 4
+/// doubles.
+struct SwhtLaneLuts {
+  alignas(32) std::uint64_t sign[16][4];
+  alignas(32) std::uint64_t keep[16][4];
+  constexpr SwhtLaneLuts() : sign{}, keep{} {
+    for (int i = 0; i < 16; ++i)
+      for (int l = 0; l < 4; ++l) {
+        sign[i][l] = ((i >> l) & 1) ? 0x8000000000000000ULL : 0;
+        keep[i][l] = ((i >> l) & 1) ? ~0ULL : 0;
+      }
+  }
+};
+inline constexpr SwhtLaneLuts kSwhtLanes{};
+
+/// v[p] -= (-1)^(bit p of sm) X for p < P (v readable and writable up to ld, a multiple of 4,
+/// entries P..ld-1 unchanged): one coefficient peeled from a bin (noiseless, P <= 64).
+inline void swht_peel_row(double* v, int P, int ld, double X, Word sm) {
+#if defined(__AVX__)
+  const Word valid = low_mask(P);
+  const __m256d xv = _mm256_set1_pd(X);
+  for (int p = 0; p < ld; p += 4) {
+    const __m256d sg =
+        _mm256_load_pd(reinterpret_cast<const double*>(kSwhtLanes.sign[(sm >> p) & 15u]));
+    const __m256d kp =
+        _mm256_load_pd(reinterpret_cast<const double*>(kSwhtLanes.keep[(valid >> p) & 15u]));
+    const __m256d d = _mm256_and_pd(_mm256_xor_pd(xv, sg), kp);
+    _mm256_storeu_pd(v + p, _mm256_sub_pd(_mm256_loadu_pd(v + p), d));
+  }
+#else
+  (void)ld;
+  std::uint64_t xbits;
+  std::memcpy(&xbits, &X, sizeof X);
+  for (int p = 0; p < P; ++p) {
+    const std::uint64_t sx = xbits ^ (((sm >> p) & 1u) << 63);
+    double xp;
+    std::memcpy(&xp, &sx, sizeof xp);
+    v[p] -= xp;
+  }
+#endif
+}
+
+/// Row stride of the sample block: P rounded up to a multiple of this (4 doubles, or the
+/// native SIMD width when wider).
+constexpr int kSwhtRowAlign = Simd<double>::W < 4 ? 4 : Simd<double>::W;
+
+/// In-place B-point WHTs down the columns of a B x ld row-major block (ld a multiple of
+/// kSwhtRowAlign): radix-4 butterflies on whole rows, a last radix-2 stage when log2 B is odd.
+inline void swht_fwht_block(double* a, std::int64_t B, int ld) {
+  using V = Simd<double>::V;
+  constexpr int vw = Simd<double>::W;
+  const auto lds = static_cast<std::int64_t>(ld);
+  std::int64_t h = 1;
+  for (; 4 * h <= B; h *= 4)
+    for (std::int64_t i = 0; i < B; i += 4 * h)
+      for (std::int64_t j = i; j < i + h; ++j) {
+        double* r0 = a + j * lds;
+        double* r1 = r0 + h * lds;
+        double* r2 = r1 + h * lds;
+        double* r3 = r2 + h * lds;
+        for (int q = 0; q < ld; q += vw) {
+          const V x0 = vload<V>(r0 + q), x1 = vload<V>(r1 + q);
+          const V x2 = vload<V>(r2 + q), x3 = vload<V>(r3 + q);
+          const V s0 = x0 + x1, d0 = x0 - x1, s1 = x2 + x3, d1 = x2 - x3;
+          vstore(r0 + q, s0 + s1);
+          vstore(r1 + q, d0 + d1);
+          vstore(r2 + q, s0 - s1);
+          vstore(r3 + q, d0 - d1);
+        }
+      }
+  if (h < B)  // one radix-2 stage left
+    for (std::int64_t j = 0; j < h; ++j) {
+      double* r0 = a + j * lds;
+      double* r1 = r0 + h * lds;
+      for (int q = 0; q < ld; q += vw) {
+        const V x0 = vload<V>(r0 + q), x1 = vload<V>(r1 + q);
+        vstore(r0 + q, x0 + x1);
+        vstore(r1 + q, x0 - x1);
+      }
+    }
+}
+
+/// True when every value is finite (one serial pass; for the samples of one attempt).
+inline bool swht_all_finite(const double* v, std::int64_t count) {
+  std::uint64_t bad = 0;
+  for (std::int64_t i = 0; i < count; ++i) {
+    std::uint64_t u;
+    std::memcpy(&u, v + i, sizeof u);
+    bad |= static_cast<std::uint64_t>((u & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL);
+  }
+  return bad == 0;
+}
+
+/// Samplers with a `gather_xor(gl, gd, P, B, out, ld)` member (out[l ld + p] = x[gl[l] ^ gd[p]]
+/// for p < P, 0 for P <= p < ld; one word per index) are handed the tables instead of the
+/// C P B queries.
+template <class S, class = void>
+struct swht_has_eps : std::false_type {};
+template <class S>
+struct swht_has_eps<S, std::void_t<decltype(std::declval<const S&>().sample_eps())>>
+    : std::true_type {};
+
+/// The relative rounding of a sampler's values: its `sample_eps()` (e.g. 2^-23 for float32
+/// storage), 0 (exact doubles) for samplers without one.
+template <class S>
+double swht_sample_eps(const S& s) {
+  if constexpr (swht_has_eps<S>::value)
+    return s.sample_eps();
+  else
+    return 0.0;
+}
+
+template <class S, class = void>
+struct swht_has_gather : std::false_type {};
+template <class S>
+struct swht_has_gather<
+    S, std::void_t<decltype(std::declval<const S&>().gather_xor(
+           static_cast<const std::uint64_t*>(nullptr), static_cast<const std::uint64_t*>(nullptr),
+           0, std::int64_t{0}, static_cast<double*>(nullptr), 0))>> : std::true_type {};
+
 }  // namespace detail
 
-/// The sample indices of one attempt, in the order [group][offset][l]: C * P * B queries of W
-/// words each (word q holds bits 64 q .. 64 q + 63 of the index).
+/// Plans attempt `attempt` at log2 bins b: the groups' re-indexings and offsets, and the
+/// tables G l (l < B) and G d_p from which the sample indices t = G l ^ G d_p follow.
 template <int W>
-std::vector<std::uint64_t> sparse_wht_queries(const SparseWhtOptions& o, int b, int attempt,
-                                              detail::SwhtAttempt<W>& st) {
+void sparse_wht_plan(const SparseWhtOptions& o, int b, int attempt, detail::SwhtAttempt<W>& st) {
   using detail::Bits;
   const CounterRng rng(o.seed, StreamTag::sparse_wht);
   st.n = o.n;
   st.b = b;
   st.C = o.groups;
   st.B = std::int64_t(1) << b;
-  st.groups.clear();
+  st.groups.resize(static_cast<std::size_t>(o.groups));
   for (int g = 0; g < o.groups; ++g) {
-    detail::SwhtGroup<W> grp;
+    auto& grp = st.groups[static_cast<std::size_t>(g)];
     detail::random_reindexing(rng, attempt, g, o.n, b, grp);
-    grp.offsets = detail::swht_offsets<W>(o, b, rng, attempt, g);
-    st.groups.push_back(std::move(grp));
+    detail::swht_offsets<W>(o, b, rng, attempt, g, grp.offsets);
+    if constexpr (W == 1) {  // T and T^-1 are applied once per peeled coefficient
+      grp.T.build_tables();
+      grp.Tinv.build_tables();
+    }
   }
   st.P = static_cast<int>(st.groups[0].offsets.size());
+  st.ld = (st.P + detail::kSwhtRowAlign - 1) / detail::kSwhtRowAlign * detail::kSwhtRowAlign;
   const std::int64_t total = checked_mul(
       checked_mul(checked_mul(st.C, st.P, "sparse_wht"), st.B, "sparse_wht"), W, "sparse_wht");
-  std::vector<std::uint64_t> idx(static_cast<std::size_t>(total));
-  std::vector<std::uint64_t> gl(static_cast<std::size_t>(st.B * W));  // G l, l < B
+  (void)total;  // the sample count times W fits an int64
+  st.gl.resize(static_cast<std::size_t>(st.C * st.B * W));
+  st.gdw.resize(static_cast<std::size_t>(st.C * st.P * W));
   for (int g = 0; g < st.C; ++g) {
     auto& grp = st.groups[static_cast<std::size_t>(g)];
+    std::uint64_t* gl = st.gl.data() + g * st.B * W;
     Bits<W> t;  // G l walked in Gray-code order: one XOR per l
     for (std::int64_t c = 0; c < st.B; ++c) {
       if (c > 0)
         t ^= grp.G.col[static_cast<std::size_t>(__builtin_ctzll(static_cast<std::uint64_t>(c)))];
-      std::copy(t.w.begin(), t.w.end(), gl.data() + (c ^ (c >> 1)) * W);
+      std::copy(t.w.begin(), t.w.end(), gl + (c ^ (c >> 1)) * W);
     }
     grp.gd.resize(static_cast<std::size_t>(st.P));
-    for (int p = 0; p < st.P; ++p) {  // t(l) = G (l ^ d_p) = G l ^ G d_p
-      const Bits<W> gd = grp.G.apply(grp.offsets[static_cast<std::size_t>(p)]);
+    for (int p = 0; p < st.P; ++p) {  // noiseless: G 0 = 0, G e_(b+p-1) = column b + p - 1
+      const Bits<W> gd = o.robust ? grp.G.apply(grp.offsets[static_cast<std::size_t>(p)])
+                         : p == 0 ? Bits<W>{}
+                                  : grp.G.col[static_cast<std::size_t>(b + p - 1)];
       grp.gd[static_cast<std::size_t>(p)] = gd;
-      std::uint64_t* out = idx.data() + (static_cast<std::int64_t>(g) * st.P + p) * st.B * W;
-      for (std::int64_t l = 0; l < st.B; ++l)
-        for (int q = 0; q < W; ++q)
-          out[l * W + q] =
-              gl[static_cast<std::size_t>(l * W + q)] ^ gd.w[static_cast<std::size_t>(q)];
+      std::copy(gd.w.begin(), gd.w.end(),
+                st.gdw.data() + (static_cast<std::int64_t>(g) * st.P + p) * W);
     }
   }
-  return idx;
+}
+
+/// The sample indices of a planned attempt, in the order [group][offset][l] (query
+/// (g, p, l) = G_g l ^ G_g d_p): C * P * B queries of W words each (word q holds bits
+/// 64 q .. 64 q + 63 of the index), into st.idx.
+template <int W>
+void sparse_wht_queries(detail::SwhtAttempt<W>& st) {
+  st.idx.resize(static_cast<std::size_t>(st.C * st.P * st.B * W));
+  for (int g = 0; g < st.C; ++g) {
+    const std::uint64_t* gl = st.gl.data() + g * st.B * W;
+    for (int p = 0; p < st.P; ++p) {
+      const std::uint64_t* gd = st.gdw.data() + (static_cast<std::int64_t>(g) * st.P + p) * W;
+      std::uint64_t* out = st.idx.data() + (static_cast<std::int64_t>(g) * st.P + p) * st.B * W;
+      for (std::int64_t l = 0; l < st.B; ++l)
+        for (int q = 0; q < W; ++q) out[l * W + q] = gl[l * W + q] ^ gd[q];
+    }
+  }
+}
+
+/// Reads the C P B samples of a planned attempt into st.V ([g][l][p], rows of st.ld, padding
+/// 0): through the sampler's gather_xor when it has one (W = 1), else as one batch of queries
+/// in the order of sparse_wht_queries. Returns the number of samples.
+template <int W, class Sampler>
+std::int64_t sparse_wht_sample(detail::SwhtAttempt<W>& st, Sampler& sampler) {
+  const std::int64_t count = static_cast<std::int64_t>(st.C) * st.P * st.B;
+  const std::int64_t gsize = st.B * st.ld;  // V per group
+  st.V.resize(static_cast<std::size_t>(st.C * gsize));
+  if constexpr (W == 1 && detail::swht_has_gather<std::decay_t<Sampler>>::value) {
+    for (int g = 0; g < st.C; ++g)
+      sampler.gather_xor(st.gl.data() + g * st.B,
+                         st.gdw.data() + static_cast<std::int64_t>(g) * st.P, st.P, st.B,
+                         st.V.data() + g * gsize, st.ld);
+  } else {
+    sparse_wht_queries<W>(st);
+    st.raw.resize(static_cast<std::size_t>(count));
+    sampler(st.idx.data(), count, st.raw.data());
+    for (int g = 0; g < st.C; ++g) {
+      double* v = st.V.data() + g * gsize;
+      for (int p = 0; p < st.P; ++p) {
+        const double* r = st.raw.data() + (static_cast<std::int64_t>(g) * st.P + p) * st.B;
+        for (std::int64_t l = 0; l < st.B; ++l) v[l * st.ld + p] = r[l];
+      }
+      for (std::int64_t l = 0; l < st.B; ++l)
+        for (int p = st.P; p < st.ld; ++p) v[l * st.ld + p] = 0.0;
+    }
+  }
+  return count;
 }
 
 /// Decodes one attempt from its samples, which the caller has stored in `st.V` in the order
-/// of sparse_wht_queries (they are transformed in place). Fills indices (W words per
-/// coefficient) / values / unresolved / residual_energy / noise_sigma / success of `res`.
+/// of sparse_wht_queries (they are transformed in place; sparse_wht_sample does it). Fills indices
+/// (W words per coefficient) / values / unresolved / residual_energy / noise_sigma / success of
+/// `res`.
 template <int W>
 void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
                        SparseWhtResult& res) {
   using detail::Bits;
   using detail::parity_and;
+  using detail::SwhtFound;
   using detail::Word;
   const int C = st.C, P = st.P, b = st.b, m = st.n - b;
-  const std::int64_t B = st.B;
+  const std::int64_t B = st.B, jmask = B - 1;
+  const int ld = st.ld;
   const std::int64_t n_bins = static_cast<std::int64_t>(C) * B;
-  const std::int64_t total = n_bins * P;
+  const std::int64_t total = n_bins * ld;
   if (static_cast<std::int64_t>(st.V.size()) != total)
     throw std::logic_error("sparse_wht_decode: st.V does not hold the attempt's samples");
   double* const V = st.V.data();
-  // Observation p of bin j of group g: V[(g P + p) B + j] (rows of B bins).
-  const auto at = [&](int g, int p, std::int64_t j) -> double& {
-    return V[(static_cast<std::int64_t>(g) * P + p) * B + j];
-  };
+  // The observations of bin j of group g: row g B + j of V (ld wide, P used).
+  const auto row = [&](std::int64_t id) -> double* { return V + id * ld; };
   double amax = 0.0;
 #pragma omp simd reduction(max : amax)
   for (std::int64_t i = 0; i < total; ++i) amax = std::max(amax, std::abs(V[i]));
-  // The B-point WHTs of the C P rows (the foundation's FWHT, one thread). The noiseless design
-  // works on them unscaled - B U, with its tolerance scaled by B, which is exact for a power of
-  // two - and scales the coefficients at the end; the robust one scales them by 1 / B here.
-  FwhtOptions fo;
-  fo.n_threads = 1;
-  fwht(V, FwhtStrides{B, 1}, V, FwhtStrides{B, 1},
-       FwhtLayout{static_cast<std::int64_t>(C) * P, B, 1}, fo);
+  // The B-point WHTs down the columns of each group's B x ld block, one thread. The noiseless
+  // design works on them unscaled - B U, with its tolerance scaled by B, which is exact for a
+  // power of two - and scales the coefficients at the end; the robust one scales them by 1 / B
+  // here. The samples are finite (checked by the sampler).
+  if (B * ld <= (std::int64_t{1} << 15)) {  // 256 KiB: butterflies on whole rows
+    for (int g = 0; g < C; ++g)
+      detail::swht_fwht_block(V + static_cast<std::int64_t>(g) * B * ld, B, ld);
+  } else {  // the foundation's FWHT on (B x ld) matrices
+    FwhtOptions fo;
+    fo.n_threads = 1;
+    fo.check_finite = false;
+    fwht(V, FwhtStrides{B * ld, ld}, V, FwhtStrides{B * ld, ld}, FwhtLayout{C, B, ld}, fo);
+  }
   const double inv_b = 1.0 / static_cast<double>(B);
   if (o.robust) {
 #pragma omp simd
     for (std::int64_t i = 0; i < total; ++i) V[i] *= inv_b;
   }
 
-  // Energy of every bin (robust design), rows accumulated across the bins.
-  std::vector<double> energy;
+  // Energy of every bin (robust design).
+  std::vector<double>& energy = st.energy;
+  const auto bin_energy = [&](std::int64_t id) {
+    const double* u = row(id);
+    double e = 0.0;
+#pragma omp simd reduction(+ : e)
+    for (int p = 0; p < ld; ++p) e += u[p] * u[p];
+    return e;
+  };
   const auto bin_energies = [&]() {
-    energy.assign(static_cast<std::size_t>(n_bins), 0.0);
-    for (int g = 0; g < C; ++g)
-      for (int p = 0; p < P; ++p) {
-        const double* u = &at(g, p, 0);
-        double* e = energy.data() + static_cast<std::int64_t>(g) * B;
-#pragma omp simd
-        for (std::int64_t j = 0; j < B; ++j) e[j] += u[j] * u[j];
-      }
+    energy.resize(static_cast<std::size_t>(n_bins));
+    for (std::int64_t i = 0; i < n_bins; ++i) energy[static_cast<std::size_t>(i)] = bin_energy(i);
   };
   // Noise level of one observation U_p (robust design).
   const double L = std::log(1.0 / o.alpha);
@@ -427,7 +727,8 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
                        energy.end());
       sigma_b2 = energy[q] / P;
     }
-    const double floor = 1e-12 * amax;  // rounding of the transforms
+    // rounding: of the transforms, and of the samples when the signal is stored in float32
+    const double floor = std::max(1e-12, st.sample_eps) * amax;
     sigma_b2 = std::max(sigma_b2, floor * floor);
     res.noise_sigma = std::sqrt(sigma_b2 * static_cast<double>(B));
   }
@@ -439,90 +740,67 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
 
   // Bin classes. Noiseless: zero-ton when every |U_p| <= tol, singleton when |U_0| > tol and
   // every |U_p| = |U_0| within tol (bit b + i of k' = T k is then sign(U_(1+i)) != sign(U_0)),
-  // anything else a multiton. First for all bins at once, vectorized across the bins of a row;
-  // a bin that peeling changes is marked dirty and examined again on its own.
+  // anything else a multiton. Robust: zero-ton when the bin's energy passes the chi-square
+  // bound, else a singleton candidate that decode() confirms or rejects. Every bin is examined
+  // once, then again each time peeling changes it.
   enum Bin : char { zero, singleton, other };
-  std::vector<char> cls(static_cast<std::size_t>(n_bins));
-  std::vector<Word> hi_bits;  // noiseless, n <= 64: the m sign bits of each bin
-  if (!o.robust) {
-    std::vector<int> big(static_cast<std::size_t>(B)), dev(static_cast<std::size_t>(B));
-    if (W == 1) hi_bits.assign(static_cast<std::size_t>(n_bins), 0);
-    for (int g = 0; g < C; ++g) {
-      const double* u0 = &at(g, 0, 0);
-      std::fill(big.begin(), big.end(), 0);
-      std::fill(dev.begin(), dev.end(), 0);
-      Word* hb = W == 1 ? hi_bits.data() + static_cast<std::int64_t>(g) * B : nullptr;
+  std::vector<char>& cls = st.cls;
+  cls.resize(static_cast<std::size_t>(n_bins));
+  std::vector<Word>& hi_bits = st.hi_bits;  // noiseless, n <= 64: the m sign bits of each bin
+  if (W == 1 && !o.robust) hi_bits.resize(static_cast<std::size_t>(n_bins));
+  const auto examine = [&](std::int64_t id) -> Bin {
+    const double* u = row(id);
+    if (o.robust) return bin_energy(id) <= zero_bound ? zero : singleton;
+    const double a0 = std::abs(u[0]);
+    if constexpr (W == 1) {  // P = m + 1 <= 64: the flags as bit masks
+      Word big, dev, neg;
+      detail::swht_bin_flags(u, P, ld, tol, big, dev, neg);
+      // the sign pattern relative to u_0 (a singleton's |u_p| > tol, so no signed zeros)
+      hi_bits[static_cast<std::size_t>(id)] =
+          ((neg ^ (Word{0} - (neg & 1u))) & detail::low_mask(P)) >> 1;
+      return a0 <= tol ? ((big >> 1) ? other : zero) : ((dev >> 1) ? other : singleton);
+    } else {
+      bool big = false, dev = false;
       for (int p = 1; p < P; ++p) {
-        const double* u = &at(g, p, 0);
-        int* bg = big.data();
-        int* dv = dev.data();
-#pragma omp simd
-        for (std::int64_t j = 0; j < B; ++j) {
-          const double a = std::abs(u[j]);
-          bg[j] += a > tol;
-          dv[j] += std::abs(a - std::abs(u0[j])) > tol;
-        }
-        if (W == 1) {
-          const int sh = p - 1;
-#pragma omp simd
-          for (std::int64_t j = 0; j < B; ++j)
-            hb[j] |= static_cast<Word>((u[j] < 0) != (u0[j] < 0)) << sh;
-        }
+        const double a = std::abs(u[p]);
+        big |= a > tol;
+        dev |= std::abs(a - a0) > tol;
       }
-      for (std::int64_t j = 0; j < B; ++j) {
-        const bool small0 = std::abs(u0[j]) <= tol;
-        cls[static_cast<std::size_t>(g * B + j)] =
-            small0 ? (big[static_cast<std::size_t>(j)] == 0 ? zero : other)
-                   : (dev[static_cast<std::size_t>(j)] == 0 ? singleton : other);
-      }
+      return a0 <= tol ? (big ? other : zero) : (dev ? other : singleton);
     }
-  }
-
-  // Examines bin (g, j) on its own: its class; for a singleton, k and X (unscaled when
-  // noiseless).
-  std::vector<double> obs(static_cast<std::size_t>(P));
-  std::vector<double> cpi(static_cast<std::size_t>(m + 1)), cnew(cpi);  // robust sign pattern
-  const auto examine = [&](int g, std::int64_t j) -> Bin {
-    for (int p = 0; p < P; ++p) obs[static_cast<std::size_t>(p)] = at(g, p, j);
-    if (!o.robust) {
-      const double a0 = std::abs(obs[0]);
-      int off = 0;
-      if (a0 <= tol) {
-        for (int p = 1; p < P; ++p) off += std::abs(obs[static_cast<std::size_t>(p)]) > tol;
-        return off == 0 ? zero : other;
-      }
-      for (int p = 1; p < P; ++p)
-        off += std::abs(std::abs(obs[static_cast<std::size_t>(p)]) - a0) > tol;
-      return off == 0 ? singleton : other;
-    }
-    double e = 0.0;
-    for (double u : obs) e += u * u;
-    return e <= zero_bound ? zero : singleton;  // a singleton candidate: decode() decides
   };
-  // Decodes the singleton (candidate) bin (g, j) whose observations are in obs (noiseless:
-  // or whose sign bits are in hi_bits): k and X, or false (robust tests failed).
+  // Decodes the singleton (candidate) bin id = g B + j (noiseless: from the sign bits
+  // examine() left): k and X (unscaled when noiseless), or false (robust tests failed).
+  std::vector<double>& obs = st.obs;
+  std::vector<double>& cpi = st.cpi;  // robust sign pattern
+  std::vector<double>& cnew = st.cnew;
+  obs.resize(static_cast<std::size_t>(P));
+  cpi.assign(static_cast<std::size_t>(m + 1), 0.0);
+  cnew.assign(static_cast<std::size_t>(m + 1), 0.0);
   constexpr double pm[2] = {1.0, -1.0};  // sign (-1)^parity without a branch
-  const auto decode = [&](int g, std::int64_t j, bool from_obs, Bits<W>& k, double& X) -> bool {
+  Bits<W> kp;                            // the last decoded k' = T_g k
+  const auto decode = [&](std::int64_t id, Bits<W>& k, double& X) -> bool {
+    const int g = static_cast<int>(id >> b);
     const auto& grp = st.groups[static_cast<std::size_t>(g)];
-    Bits<W> kp;
-    kp.w[0] = static_cast<Word>(j);
+    const double* u = row(id);
+    kp = Bits<W>{};
+    kp.w[0] = static_cast<Word>(id & jmask);
     if (!o.robust) {
-      if (W == 1 && !from_obs) {  // m = n - b < 64 sign bits above the b hashed ones
-        kp.w[0] |= hi_bits[static_cast<std::size_t>(g * B + j)] << b;
+      if constexpr (W == 1) {  // m = n - b < 64 sign bits above the b hashed ones
+        kp.w[0] |= hi_bits[static_cast<std::size_t>(id)] << b;
       } else {
-        if (!from_obs)
-          for (int p = 0; p < P; ++p) obs[static_cast<std::size_t>(p)] = at(g, p, j);
-        const bool neg0 = obs[0] < 0;
+        const bool neg0 = u[0] < 0;
         for (int i = 0; i < m; ++i) {
           const int bit = b + i;
-          kp.w[static_cast<std::size_t>(bit >> 6)] |=
-              static_cast<Word>((obs[static_cast<std::size_t>(1 + i)] < 0) != neg0) << (bit & 63);
+          kp.w[static_cast<std::size_t>(bit >> 6)] |= static_cast<Word>((u[1 + i] < 0) != neg0)
+                                                      << (bit & 63);
         }
       }
       k = grp.Tinv.apply(kp);
-      X = at(g, 0, j);
+      X = u[0];
       return true;
     }
+    std::copy(u, u + P, obs.begin());
     // Chain r observes v_r = X s_r pi + noise, pi = (1, (-1)^(k'_b), ..., (-1)^(k'_(n-1))) and
     // s_r the sign of its base. First pi_i = sign(sum_r v_r0 v_ri) (each chain's base as its
     // sign reference), then two rounds of s_r = sign(<v_r, pi>) (a reference from all m + 1
@@ -612,18 +890,15 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
   // is found in some bin, so more than C * B of them - or more than 4 C B peeling steps - means
   // the decoding went astray: it then stops, the bins are left unresolved and success is false.
   const std::int64_t max_peels = 4 * n_bins;
-  std::vector<std::int64_t> queue(static_cast<std::size_t>(n_bins));
-  queue.reserve(static_cast<std::size_t>(2 * n_bins));
-  std::vector<char> queued(static_cast<std::size_t>(n_bins), 1);
-  std::vector<char> dirty(static_cast<std::size_t>(n_bins), o.robust ? 1 : 0);
+  std::vector<std::int64_t>& queue = st.queue;
+  queue.resize(static_cast<std::size_t>(n_bins));
+  std::vector<char>& queued = st.queued;
+  queued.assign(static_cast<std::size_t>(n_bins), 1);
+  std::vector<char>& dirty = st.dirty;
+  dirty.assign(static_cast<std::size_t>(n_bins), 1);
   for (std::int64_t i = 0; i < n_bins; ++i) queue[static_cast<std::size_t>(i)] = i;
-  struct Found {
-    Bits<W> k;
-    std::int64_t seq;
-    double x;
-  };
-  std::vector<Found> found;
-  found.reserve(static_cast<std::size_t>(std::min<std::int64_t>(n_bins, 1 << 16)));
+  std::vector<SwhtFound<W>>& found = st.found;
+  found.clear();
   std::int64_t peels = 0;
   bool drained = true;
   for (std::size_t head = 0; head < queue.size(); ++head) {
@@ -634,17 +909,15 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
     const std::int64_t id = queue[head];
     const auto uid = static_cast<std::size_t>(id);
     queued[uid] = 0;
-    const int g = static_cast<int>(id / B);
-    const std::int64_t j = id % B;
-    const bool fresh = dirty[uid] != 0;
-    if (fresh) {
-      cls[uid] = examine(g, j);
+    if (dirty[uid]) {
+      cls[uid] = examine(id);
       dirty[uid] = 0;
     }
     if (cls[uid] != singleton) continue;
     Bits<W> k;
     double X;
-    if (!decode(g, j, fresh, k, X)) {
+    const int g0 = static_cast<int>(id >> b);  // T_g0 k = kp, set by decode()
+    if (!decode(id, k, X)) {
       cls[uid] = other;
       continue;
     }
@@ -652,19 +925,33 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
     std::memcpy(&xbits, &X, sizeof X);
     for (int h = 0; h < C; ++h) {  // subtract (k, X) from its bin in every group
       const auto& grp = st.groups[static_cast<std::size_t>(h)];
-      std::int64_t jh = 0;  // low b bits of T k: <H_r, k> = <G e_r, k>
-      for (int r = 0; r < b; ++r)
-        jh |= static_cast<std::int64_t>(parity_and(grp.G.col[static_cast<std::size_t>(r)], k)) << r;
-      double* v = &at(h, 0, jh);
-      for (int p = 0; p < P; ++p) {  // X (-1)^<T k, d_p> = X (-1)^<k, G d_p>: the sign bit
-        const std::uint64_t sx =     // flipped without a branch (the parities are random)
-            xbits ^
-            (static_cast<std::uint64_t>(parity_and(k, grp.gd[static_cast<std::size_t>(p)])) << 63);
-        double xp;
-        std::memcpy(&xp, &sx, sizeof xp);
-        v[static_cast<std::int64_t>(p) * B] -= xp;
-      }
+      const Bits<W> kh = h == g0 ? kp : grp.T.apply(k);  // its bin: the low b bits
+      const std::int64_t jh = static_cast<std::int64_t>(kh.w[0]) & jmask;
       const std::int64_t idh = h * B + jh;
+      double* v = row(idh);
+      // X (-1)^<T k, d_p>, the sign bit flipped without a branch (the parities are random);
+      // noiseless: d_0 = 0, d_p = e_(b+p-1), the parity is bit b + p - 1 of T k.
+      if (o.robust) {
+        for (int p = 0; p < P; ++p) {
+          const std::uint64_t sx =
+              xbits ^
+              (static_cast<std::uint64_t>(parity_and(kh, grp.offsets[static_cast<std::size_t>(p)]))
+               << 63);
+          double xp;
+          std::memcpy(&xp, &sx, sizeof xp);
+          v[p] -= xp;
+        }
+      } else if constexpr (W == 1) {  // bit p of sm: the parity of offset p
+        detail::swht_peel_row(v, P, ld, X, (kh.w[0] >> b) << 1);
+      } else {
+        v[0] -= X;
+        for (int p = 1; p < P; ++p) {
+          const std::uint64_t sx = xbits ^ (static_cast<std::uint64_t>(kh.test(b + p - 1)) << 63);
+          double xp;
+          std::memcpy(&xp, &sx, sizeof xp);
+          v[p] -= xp;
+        }
+      }
       const auto uh = static_cast<std::size_t>(idh);
       if (!o.robust && idh == id) {
         cls[uh] = zero;
@@ -676,7 +963,7 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
         queue.push_back(idh);
       }
     }
-    found.push_back(Found{k, static_cast<std::int64_t>(found.size()), X});
+    found.push_back(SwhtFound<W>{k, static_cast<std::int64_t>(found.size()), X});
     ++peels;
   }
   res.unresolved = 0;
@@ -690,15 +977,11 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
   } else {  // the bins left open (all of them examined again if peeling stopped early: a
             // drained queue leaves no bin dirty)
     for (std::int64_t i = 0; i < n_bins; ++i) {
-      const int g = static_cast<int>(i / B);
-      const std::int64_t j = i % B;
       const auto ui = static_cast<std::size_t>(i);
-      if (!drained) cls[ui] = examine(g, j);
+      if (!drained) cls[ui] = examine(i);
       if (cls[ui] == zero) continue;
       ++res.unresolved;
-      double e = 0.0;
-      for (int p = 0; p < P; ++p) e += at(g, p, j) * at(g, p, j);
-      resid += e * inv_b * inv_b / P;
+      resid += bin_energy(i) * inv_b * inv_b / P;
     }
   }
   // Residual coefficient energy: per group, the bins' mean energy less the noise's share.
@@ -706,7 +989,7 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
   res.success = res.unresolved == 0;
   res.indices.clear();
   res.values.clear();
-  std::sort(found.begin(), found.end(), [](const Found& x, const Found& y) {
+  std::sort(found.begin(), found.end(), [](const SwhtFound<W>& x, const SwhtFound<W>& y) {
     return x.k < y.k || (x.k == y.k && x.seq < y.seq);
   });
   const double xscale = o.robust ? 1.0 : inv_b;
@@ -761,7 +1044,9 @@ inline std::int64_t sparse_wht_attempt_samples(const SparseWhtOptions& o, int b)
 }
 
 /// The whole transform with attempts, indices in W words: `sampler(queries, count, out)` fills
-/// out[i] = x[query i] (query i = words queries[i W .. i W + W - 1]) and throws on failure.
+/// out[i] = x[query i] (query i = words queries[i W .. i W + W - 1]) and throws on failure (or,
+/// for W = 1, `sampler.gather_xor(gl, gd, P, B, out, ld)` fills out[l ld + p] =
+/// x[gl[l] ^ gd[p]] when the sampler has that member).
 /// Attempt a uses fresh randomness; b grows by one after every second failed attempt (or after
 /// each one when k is unknown), while the next attempt fits in max_samples. The result's
 /// `indices` hold W words per coefficient.
@@ -771,7 +1056,25 @@ SparseWhtResult sparse_wht_words(const SparseWhtOptions& o, Sampler&& sampler) {
   if (detail::swht_words(o.n) > W) throw value_error("n: too many variables for W index words");
   SparseWhtResult res;
   int b = sparse_wht_default_b(o);
-  detail::SwhtAttempt<W> st;
+  // The thread's workspace (a nested call on the same thread makes its own); above 16 MiB it
+  // is freed again on the way out.
+  std::unique_ptr<detail::SwhtAttempt<W>> own;
+  detail::SwhtAttempt<W>* ws = detail::swht_thread_workspace<W>();
+  if (ws == nullptr) {
+    own = std::make_unique<detail::SwhtAttempt<W>>();
+    ws = own.get();
+  }
+  struct Lease {
+    detail::SwhtAttempt<W>* w;
+    explicit Lease(detail::SwhtAttempt<W>* w_) : w(w_) { w->busy = true; }
+    ~Lease() {
+      if (w->capacity_bytes() > (std::size_t{16} << 20)) *w = detail::SwhtAttempt<W>();
+      w->busy = false;
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+  } lease(ws);
+  detail::SwhtAttempt<W>& st = *ws;
   for (int a = 0; a < o.max_attempts; ++a) {
     if (a > 0) {
       if (res.success) break;
@@ -785,10 +1088,9 @@ SparseWhtResult sparse_wht_words(const SparseWhtOptions& o, Sampler&& sampler) {
                           " is fewer than one attempt needs (" + std::to_string(need) + ")");
       break;
     }
-    const std::vector<std::uint64_t> idx = sparse_wht_queries<W>(o, b, a, st);
-    st.V.resize(idx.size() / W);
-    sampler(idx.data(), static_cast<std::int64_t>(st.V.size()), st.V.data());
-    res.samples += static_cast<std::int64_t>(st.V.size());
+    sparse_wht_plan<W>(o, b, a, st);
+    res.samples += sparse_wht_sample<W>(st, sampler);
+    st.sample_eps = detail::swht_sample_eps<std::decay_t<Sampler>>(sampler);
     res.attempts = a + 1;
     res.b = b;
     sparse_wht_decode<W>(o, st, res);
@@ -807,6 +1109,8 @@ SparseWhtResult sparse_wht(const SparseWhtOptions& o, Sampler&& sampler) {
 template <class T>
 struct ArraySampler {
   const T* x;
+  /// Relative rounding of the stored values (the robust design's noise floor).
+  double sample_eps() const { return std::is_same<T, float>::value ? 0x1p-23 : 0.0; }
   void operator()(const std::uint64_t* idx, std::int64_t count, double* out) const {
     constexpr std::int64_t ahead = 16;  // software prefetch distance (random reads)
     for (std::int64_t i = 0; i < count; ++i) {
@@ -817,6 +1121,28 @@ struct ArraySampler {
       for (std::int64_t i = 0; i < count; ++i)
         if (!std::isfinite(out[i]))
           throw value_error("signal: non-finite value at index " + std::to_string(idx[i]));
+  }
+  /// out[l ld + p] = x[gl[l] ^ gd[p]] for p < P, 0 for P <= p < ld.
+  void gather_xor(const std::uint64_t* gl, const std::uint64_t* gd, int P, std::int64_t B,
+                  double* out, int ld) const {
+    constexpr std::int64_t ahead = 16;  // software prefetch distance (random reads)
+    const std::int64_t lp = std::max<std::int64_t>(0, B - ahead);
+    for (int p = 0; p < P; ++p) {
+      const std::uint64_t d = gd[p];
+      std::int64_t l = 0;
+      for (; l < lp; ++l) {
+        __builtin_prefetch(x + (gl[l + ahead] ^ d));
+        out[l * ld + p] = static_cast<double>(x[gl[l] ^ d]);
+      }
+      for (; l < B; ++l) out[l * ld + p] = static_cast<double>(x[gl[l] ^ d]);
+    }
+    for (std::int64_t l = 0; l < B; ++l)
+      for (int p = P; p < ld; ++p) out[l * ld + p] = 0.0;
+    if (!detail::swht_all_finite(out, B * ld))
+      for (std::int64_t l = 0; l < B; ++l)
+        for (int p = 0; p < P; ++p)
+          if (!std::isfinite(out[l * ld + p]))
+            throw value_error("signal: non-finite value at index " + std::to_string(gl[l] ^ gd[p]));
   }
 };
 
