@@ -7,8 +7,10 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <tuple>
 
@@ -89,9 +91,22 @@ struct CallableSampler {
     } else {
       py::array_t<std::uint8_t> a({cnt, static_cast<py::ssize_t>(n)});
       std::uint8_t* p = a.mutable_data();
-      for (std::int64_t i = 0; i < count; ++i)
-        for (int j = 0; j < n; ++j)
-          p[i * n + j] = static_cast<std::uint8_t>((idx[i * W + j / 64] >> (j % 64)) & 1u);
+      // 8 bits at a time: byte v of an index becomes the 8 bytes kSpread[v] (bit j -> byte j)
+      static const auto kSpread = [] {
+        std::array<std::array<std::uint8_t, 8>, 256> t{};
+        for (int v = 0; v < 256; ++v)
+          for (int j = 0; j < 8; ++j) t[v][j] = static_cast<std::uint8_t>((v >> j) & 1);
+        return t;
+      }();
+      const int nbytes = (n + 7) / 8;
+      for (std::int64_t i = 0; i < count; ++i) {
+        std::uint8_t* row = p + i * n;
+        for (int by = 0; by < nbytes; ++by) {
+          const auto v = static_cast<unsigned>((idx[i * W + by / 8] >> (8 * (by % 8))) & 0xffu);
+          std::memcpy(row + 8 * by, kSpread[v].data(),
+                      static_cast<std::size_t>(std::min(8, n - 8 * by)));
+        }
+      }
       q = a;
     }
     py::object res = f(q);  // a Python exception propagates as it is (error_already_set)

@@ -226,6 +226,28 @@ def test_callable_and_array_paths_agree(rng):
             assert r.samples == a.samples
 
 
+@pytest.mark.parametrize("n", [5, 12, 64, 100, 300])
+def test_bits_queries_are_the_packed_queries_unpacked(n):
+    # the (batch, n) uint8 bits the callable receives are the packed words, bit by bit
+    seen = {}
+
+    def keep(name):
+        def f(q):
+            seen[name] = q.copy()
+            return np.zeros(q.shape[0])
+        return f
+
+    for fmt in ("bits", "packed"):
+        sparsketch.sparse_wht(keep(fmt), n, k=4, noise="none", seed=3, max_attempts=1,
+                              query_format=fmt)
+    bits, words = seen["bits"], seen["packed"]
+    assert bits.dtype == np.uint8 and bits.shape == (words.shape[0], n)
+    w = words.reshape(words.shape[0], -1)
+    ref = np.array([[(int(w[i, j // 64]) >> (j % 64)) & 1 for j in range(n)]
+                    for i in range(0, w.shape[0], 7)], dtype=np.uint8)
+    np.testing.assert_array_equal(bits[::7], ref)
+
+
 def test_determinism_and_seed_reporting(rng):
     n, K = 14, 30
     idx, val = _spectrum(rng, n, K)
