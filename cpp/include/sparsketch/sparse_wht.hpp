@@ -521,17 +521,6 @@ inline void swht_fwht_block(double* a, std::int64_t B, int ld) {
     }
 }
 
-/// True when every value is finite (one serial pass; for the samples of one attempt).
-inline bool swht_all_finite(const double* v, std::int64_t count) {
-  std::uint64_t bad = 0;
-  for (std::int64_t i = 0; i < count; ++i) {
-    std::uint64_t u;
-    std::memcpy(&u, v + i, sizeof u);
-    bad |= static_cast<std::uint64_t>((u & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL);
-  }
-  return bad == 0;
-}
-
 /// Samplers with a `gather_xor(gl, gd, P, B, out, ld)` member (out[l ld + p] = x[gl[l] ^ gd[p]]
 /// for p < P, 0 for P <= p < ld; one word per index) are handed the tables instead of the
 /// C P B queries.
@@ -1138,7 +1127,7 @@ struct ArraySampler {
     }
     for (std::int64_t l = 0; l < B; ++l)
       for (int p = P; p < ld; ++p) out[l * ld + p] = 0.0;
-    if (!detail::swht_all_finite(out, B * ld))
+    if (!all_finite(out, B * ld, 1))
       for (std::int64_t l = 0; l < B; ++l)
         for (int p = 0; p < P; ++p)
           if (!std::isfinite(out[l * ld + p]))
