@@ -221,13 +221,12 @@ Bits<W> swht_bits(const CounterRng& rng, int attempt, int g, std::uint64_t q0, i
 }
 
 /// One group of one attempt: the spectral re-indexing T (k' = T k, stored by columns) and its
-/// inverse, the sampling map G = T^T (t = G t'; its first b columns are T's hash rows), the
-/// offsets d_p (in k' coordinates) and G d_p.
+/// inverse, the sampling map G = T^T (t = G t'; its first b columns are T's hash rows) and the
+/// offsets d_p (in k' coordinates; the sample indices use G d_p, SwhtAttempt::gdw).
 template <int W>
 struct SwhtGroup {
   BitMatrix<W> T, Tinv, G;
   std::vector<Bits<W>> offsets;
-  std::vector<Bits<W>> gd;  ///< G d_p: <T k, d_p> = <k, G d_p> (the signs of a known k)
 };
 
 /// Sets `m` to the n x n zero matrix, reusing its storage.
@@ -349,7 +348,8 @@ struct SwhtFound {
 };
 
 /// Decoding state of one attempt and the scratch of the decoder, kept between attempts and
-/// (per thread, see swht_workspace) between calls, so that a small transform allocates nothing.
+/// (per thread, see swht_thread_workspace) between calls, so that a small transform allocates
+/// nothing.
 template <int W>
 struct SwhtAttempt {
   int n = 0, b = 0, C = 0, P = 0;
@@ -382,10 +382,10 @@ struct SwhtAttempt {
         cls.capacity() + queued.capacity() + dirty.capacity() +
         queue.capacity() * sizeof(std::int64_t) + found.capacity() * sizeof(SwhtFound<W>);
     for (const auto& g : groups)
-      s += (g.T.col.capacity() + g.Tinv.col.capacity() + g.G.col.capacity() + g.offsets.capacity() +
-            g.gd.capacity()) *
-               sizeof(Bits<W>) +
-           (g.T.nib.capacity() + g.Tinv.nib.capacity()) * sizeof(Word);
+      s +=
+          (g.T.col.capacity() + g.Tinv.col.capacity() + g.G.col.capacity() + g.offsets.capacity()) *
+              sizeof(Bits<W>) +
+          (g.T.nib.capacity() + g.Tinv.nib.capacity()) * sizeof(Word);
     return s;
   }
 };
@@ -521,9 +521,6 @@ inline void swht_fwht_block(double* a, std::int64_t B, int ld) {
     }
 }
 
-/// Samplers with a `gather_xor(gl, gd, P, B, out, ld)` member (out[l ld + p] = x[gl[l] ^ gd[p]]
-/// for p < P, 0 for P <= p < ld; one word per index) are handed the tables instead of the
-/// C P B queries.
 template <class S, class = void>
 struct swht_has_eps : std::false_type {};
 template <class S>
@@ -540,6 +537,9 @@ double swht_sample_eps(const S& s) {
     return 0.0;
 }
 
+/// Samplers with a `gather_xor(gl, gd, P, B, out, ld)` member (out[l ld + p] = x[gl[l] ^ gd[p]]
+/// for p < P, 0 for P <= p < ld; one word per index) are handed the tables instead of the
+/// C P B queries.
 template <class S, class = void>
 struct swht_has_gather : std::false_type {};
 template <class S>
@@ -586,12 +586,10 @@ void sparse_wht_plan(const SparseWhtOptions& o, int b, int attempt, detail::Swht
         t ^= grp.G.col[static_cast<std::size_t>(__builtin_ctzll(static_cast<std::uint64_t>(c)))];
       std::copy(t.w.begin(), t.w.end(), gl + (c ^ (c >> 1)) * W);
     }
-    grp.gd.resize(static_cast<std::size_t>(st.P));
     for (int p = 0; p < st.P; ++p) {  // noiseless: G 0 = 0, G e_(b+p-1) = column b + p - 1
       const Bits<W> gd = o.robust ? grp.G.apply(grp.offsets[static_cast<std::size_t>(p)])
                          : p == 0 ? Bits<W>{}
                                   : grp.G.col[static_cast<std::size_t>(b + p - 1)];
-      grp.gd[static_cast<std::size_t>(p)] = gd;
       std::copy(gd.w.begin(), gd.w.end(),
                 st.gdw.data() + (static_cast<std::int64_t>(g) * st.P + p) * W);
     }
@@ -645,10 +643,9 @@ std::int64_t sparse_wht_sample(detail::SwhtAttempt<W>& st, Sampler& sampler) {
   return count;
 }
 
-/// Decodes one attempt from its samples, which the caller has stored in `st.V` in the order
-/// of sparse_wht_queries (they are transformed in place; sparse_wht_sample does it). Fills indices
-/// (W words per coefficient) / values / unresolved / residual_energy / noise_sigma / success of
-/// `res`.
+/// Decodes one attempt from its samples, which sparse_wht_sample stored in `st.V` ([g][l][p],
+/// rows of st.ld; transformed in place). Fills indices (W words per coefficient) / values /
+/// unresolved / residual_energy / noise_sigma / success of `res`.
 template <int W>
 void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
                        SparseWhtResult& res) {
