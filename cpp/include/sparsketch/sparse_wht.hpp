@@ -368,15 +368,14 @@ struct SwhtAttempt {
   // decoder scratch
   std::vector<char> cls, queued, dirty;
   std::vector<Word> hi_bits;
-  std::vector<double> obs, cpi, cnew, energy;
+  std::vector<double> cpi, cnew, energy;
   std::vector<std::int64_t> queue;
   std::vector<SwhtFound<W>> found;
   bool busy = false;
 
   std::size_t capacity_bytes() const {
     std::size_t s =
-        (V.capacity() + raw.capacity() + obs.capacity() + cpi.capacity() + cnew.capacity() +
-         energy.capacity()) *
+        (V.capacity() + raw.capacity() + cpi.capacity() + cnew.capacity() + energy.capacity()) *
             sizeof(double) +
         (gl.capacity() + gdw.capacity() + idx.capacity() + hi_bits.capacity()) * sizeof(Word) +
         cls.capacity() + queued.capacity() + dirty.capacity() +
@@ -572,9 +571,9 @@ void sparse_wht_plan(const SparseWhtOptions& o, int b, int attempt, detail::Swht
   }
   st.P = static_cast<int>(st.groups[0].offsets.size());
   st.ld = (st.P + detail::kSwhtRowAlign - 1) / detail::kSwhtRowAlign * detail::kSwhtRowAlign;
-  const std::int64_t total = checked_mul(
-      checked_mul(checked_mul(st.C, st.P, "sparse_wht"), st.B, "sparse_wht"), W, "sparse_wht");
-  (void)total;  // the sample count times W fits an int64
+  // the sample block (C B ld doubles) and the query words (C P B W) must be addressable
+  checked_mul(checked_mul(st.C, st.B, "sparse_wht"),
+              std::max<std::int64_t>(st.ld, static_cast<std::int64_t>(st.P) * W), "sparse_wht");
   st.gl.resize(static_cast<std::size_t>(st.C * st.B * W));
   st.gdw.resize(static_cast<std::size_t>(st.C * st.P * W));
   for (int g = 0; g < st.C; ++g) {
@@ -757,10 +756,8 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
   };
   // Decodes the singleton (candidate) bin id = g B + j (noiseless: from the sign bits
   // examine() left): k and X (unscaled when noiseless), or false (robust tests failed).
-  std::vector<double>& obs = st.obs;
   std::vector<double>& cpi = st.cpi;  // robust sign pattern
   std::vector<double>& cnew = st.cnew;
-  obs.resize(static_cast<std::size_t>(P));
   cpi.assign(static_cast<std::size_t>(m + 1), 0.0);
   cnew.assign(static_cast<std::size_t>(m + 1), 0.0);
   constexpr double pm[2] = {1.0, -1.0};  // sign (-1)^parity without a branch
@@ -786,7 +783,7 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
       X = u[0];
       return true;
     }
-    std::copy(u, u + P, obs.begin());
+    const double* const obs = u;  // the bin's P observations (contiguous)
     // Chain r observes v_r = X s_r pi + noise, pi = (1, (-1)^(k'_b), ..., (-1)^(k'_(n-1))) and
     // s_r the sign of its base. First pi_i = sign(sum_r v_r0 v_ri) (each chain's base as its
     // sign reference), then two rounds of s_r = sign(<v_r, pi>) (a reference from all m + 1
@@ -794,7 +791,7 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
     // read relative to pi_0.
     std::fill(cpi.begin(), cpi.end(), 0.0);
     for (int r = 0; r < o.chains; ++r) {
-      const double* v = obs.data() + static_cast<std::ptrdiff_t>(r) * chain_len;
+      const double* v = obs + static_cast<std::ptrdiff_t>(r) * chain_len;
       for (int i = 0; i <= m; ++i) cpi[static_cast<std::size_t>(i)] += v[0] * v[i];
     }
     const auto pattern = [&]() {  // k' from the signs of cpi relative to cpi_0
@@ -813,7 +810,7 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
       cpi[0] = 1.0;
       std::fill(cnew.begin(), cnew.end(), 0.0);
       for (int r = 0; r < o.chains; ++r) {
-        const double* v = obs.data() + static_cast<std::ptrdiff_t>(r) * chain_len;
+        const double* v = obs + static_cast<std::ptrdiff_t>(r) * chain_len;
         double proj = 0.0;
         for (int i = 0; i <= m; ++i) proj += (cpi[static_cast<std::size_t>(i)] < 0 ? -v[i] : v[i]);
         const double sr = proj < 0 ? -1.0 : 1.0;
@@ -828,26 +825,24 @@ void sparse_wht_decode(const SparseWhtOptions& o, detail::SwhtAttempt<W>& st,
       const auto agree = [&](const Bits<W>& kq) {
         double a = 0.0;
         for (int p = Pc; p < P; ++p)
-          a += pm[parity_and(kq, grp.offsets[static_cast<std::size_t>(p)])] *
-               obs[static_cast<std::size_t>(p)];
+          a += pm[parity_and(kq, grp.offsets[static_cast<std::size_t>(p)])] * obs[p];
         return std::abs(a);
       };
       if (agree(k0) > agree(kp)) kp = k0;
     }
     double xs = 0.0;
     for (int p = 0; p < Pc; ++p)
-      xs += pm[parity_and(kp, grp.offsets[static_cast<std::size_t>(p)])] *
-            obs[static_cast<std::size_t>(p)];
+      xs += pm[parity_and(kp, grp.offsets[static_cast<std::size_t>(p)])] * obs[p];
     const double xh = xs / Pc;
     if (xh * xh * Pc < 2.0 * L * sigma_b2) return false;
     double r_all = 0.0, r_ver = 0.0, xv = 0.0;
     for (int p = 0; p < P; ++p) {
       const double sp = pm[parity_and(kp, grp.offsets[static_cast<std::size_t>(p)])];
-      const double r = obs[static_cast<std::size_t>(p)] - xh * sp;
+      const double r = obs[p] - xh * sp;
       r_all += r * r;
       if (p >= Pc) {
         r_ver += r * r;
-        xv += sp * obs[static_cast<std::size_t>(p)];
+        xv += sp * obs[p];
       }
     }
     const double inflate = 1.0 + 1.0 / Pc;  // the estimate's own noise
